@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` (the platform) and `make test` (install + whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export STOCKBOT_HOME ?= $(CURDIR)/.stockbot
+
+.PHONY: install run test lint format clean
+
+# torch first and pinned: a CPU build of torch==2.13.0 installs from local disk here, while an open
+# range pulled in by another package could fetch a multi-GB CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/stockbot hmm fit -c examples/hmm_fit.yaml --out $(STOCKBOT_HOME)/demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint
+	$(BIN)/pytest
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,392 @@
+"""Pydantic models of every job's parameters: YAML in, validated frozen config, YAML snapshot out.
+
+Unknown keys are rejected with the valid names listed; every error message names the field path
+(``data.symbols.1``) and what is allowed. Secrets never belong in a config: API keys and tokens come
+from the environment or the hub's token service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from stockbot.errors import ConfigError
+
+ProviderName = Literal["sample", "csv", "parquet", "yfinance", "alpaca", "schwab"]
+Interval = Literal["1d", "1h", "30m", "15m", "5m", "1m"]
+SampleDataset = Literal["dow29", "spy", "wiki5"]
+OnInvalid = Literal["error", "drop", "repair"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Frozen, rejects unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(StrictModel):
+    """Which bars to load.
+
+    ``start`` is the first bar wanted (the first *decision* bar for jobs; warm-up history is loaded
+    before it by the caller) and ``end`` is inclusive. ``symbols: null`` means every symbol of a file
+    or sample dataset; network providers need an explicit list.
+    """
+
+    provider: ProviderName = "sample"
+    dataset: SampleDataset | None = Field(default=None, description="sample provider only; defaults to dow29")
+    path: Path | None = Field(default=None, description="csv/parquet provider: the file to read")
+    symbols: tuple[str, ...] | None = ("AAPL", "MSFT")
+    start: dt.date | None = None
+    end: dt.date | None = None
+    interval: Interval = "1d"
+    on_invalid: OnInvalid = "error"
+    calendar: str = Field(default="XNYS", description="exchange_calendars code for gap checks")
+    adjust: bool = Field(
+        default=True, description="trade and mark on total-return-adjusted OHLC when available"
+    )
+    cache: bool = Field(default=True, description="cache network providers' bars on disk")
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("give at least one symbol, or null for every symbol of the source")
+        cleaned = tuple(s.strip().upper() for s in v)
+        for s in cleaned:
+            if not s or not all(c.isalnum() or c in ".-^=" for c in s):
+                raise ValueError(f"{s!r} is not a ticker symbol (letters, digits, '.', '-', '^', '=')")
+        dupes = sorted({s for s in cleaned if cleaned.count(s) > 1})
+        if dupes:
+            raise ValueError(f"symbols listed twice: {', '.join(dupes)}")
+        return cleaned
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataConfig:
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        if self.provider in ("csv", "parquet") and self.path is None:
+            raise ValueError(f"provider {self.provider!r} needs 'path' (the file to read)")
+        if self.provider != "sample" and self.dataset is not None:
+            raise ValueError("'dataset' is only for provider 'sample'")
+        if self.provider not in ("csv", "parquet") and self.path is not None:
+            raise ValueError("'path' is only for providers 'csv' and 'parquet'")
+        return self
+
+
+class SplitConfig(StrictModel):
+    """Chronological split by dates (inclusive ends); test = the bars after ``val_end``."""
+
+    train_end: dt.date
+    val_end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SplitConfig:
+        if self.val_end <= self.train_end:
+            raise ValueError(f"val_end ({self.val_end}) must be after train_end ({self.train_end})")
+        return self
+
+
+def _positive_windows(v: tuple[int, ...], name: str, minimum: int = 1) -> tuple[int, ...]:
+    for w in v:
+        if w < minimum:
+            raise ValueError(f"{name} windows must be >= {minimum}, got {w}")
+    if len(set(v)) != len(v):
+        raise ValueError(f"{name} windows listed twice: {list(v)}")
+    return tuple(v)
+
+
+class MacdConfig(StrictModel):
+    fast: int = Field(default=12, ge=2)
+    slow: int = Field(default=26, ge=3)
+    signal: int = Field(default=9, ge=2)
+
+    @model_validator(mode="after")
+    def _fast_lt_slow(self) -> MacdConfig:
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
+        return self
+
+
+class StochConfig(StrictModel):
+    window: int = Field(default=14, ge=2)
+    smooth: int = Field(default=3, ge=1)
+
+
+class FeatureConfig(StrictModel):
+    """Which causal features to compute; ``null``/``false``/``[]`` switches one off.
+
+    Output columns are named ``{feature}_{param}``; see :meth:`columns`.
+    """
+
+    returns: tuple[int, ...] = (1, 5, 20)
+    simple_returns: tuple[int, ...] = ()
+    rsi: int | None = Field(default=14, ge=2)
+    sma: tuple[int, ...] = (10, 50)
+    ema: tuple[int, ...] = ()
+    macd: MacdConfig | None = MacdConfig()
+    stoch: StochConfig | None = StochConfig()
+    atr: int | None = Field(default=14, ge=2)
+    volume_z: int | None = Field(default=20, ge=2)
+    volatility: tuple[int, ...] = (20,)
+
+    @field_validator("macd", "stoch", mode="before")
+    @classmethod
+    def _bool_switch(cls, v: Any) -> Any:
+        if v is True:
+            return {}
+        if v is False:
+            return None
+        return v
+
+    @field_validator("returns", "simple_returns")
+    @classmethod
+    def _horizons(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        return _positive_windows(v, "return")
+
+    @field_validator("sma", "ema", "volatility")
+    @classmethod
+    def _windows(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        return _positive_windows(v, "moving-window", minimum=2)
+
+    def columns(self) -> list[str]:
+        """The feature columns this config produces, in output order."""
+        cols = [f"ret_{h}" for h in self.returns]
+        cols += [f"pct_{h}" for h in self.simple_returns]
+        if self.rsi:
+            cols.append(f"rsi_{self.rsi}")
+        cols += [f"sma_ratio_{w}" for w in self.sma]
+        cols += [f"ema_ratio_{w}" for w in self.ema]
+        if self.macd:
+            cols += ["macd", "macd_signal", "macd_hist"]
+        if self.stoch:
+            cols += [f"stoch_k_{self.stoch.window}", f"stoch_d_{self.stoch.window}"]
+        if self.atr:
+            cols += [f"atr_{self.atr}", f"atr_pct_{self.atr}"]
+        if self.volume_z:
+            cols.append(f"volume_z_{self.volume_z}")
+        cols += [f"vol_{w}" for w in self.volatility]
+        return cols
+
+    def warmup_bars(self) -> int:
+        """Leading bars per symbol that cannot carry every feature (dropped by compute_features)."""
+        need = [0]
+        need += list(self.returns) + list(self.simple_returns)
+        if self.rsi:
+            need.append(self.rsi)
+        need += [w - 1 for w in self.sma]
+        need += [w - 1 for w in self.ema]
+        if self.macd:
+            need.append(self.macd.slow + self.macd.signal - 2)
+        if self.stoch:
+            need.append(self.stoch.window + self.stoch.smooth - 2)
+        if self.atr:
+            need.append(self.atr - 1)
+        if self.volume_z:
+            need.append(self.volume_z - 1)
+        need += list(self.volatility)  # std of 1-bar log returns: one bar lost to the return
+        return max(need)
+
+
+class RegimeConfig(StrictModel):
+    """Gaussian HMM market regimes, fitted on the training split only and frozen."""
+
+    enabled: bool = False
+    n_states: int = Field(default=3, ge=2, le=10)
+    columns: tuple[str, ...] = ("ret_1", "vol_20")
+    scope: Literal["market", "symbol"] = Field(
+        default="market",
+        description="market: one HMM on the cross-sectional mean of the columns; symbol: one each",
+    )
+    covariance_type: Literal["full", "diag", "spherical", "tied"] = "full"
+    n_iter: int = Field(default=200, ge=1)
+    tol: float = Field(default=1e-4, gt=0)
+    seed: int = 0
+    order_by: str | None = Field(
+        default=None,
+        description="column whose state means order the states (default: first 'ret_' column)",
+    )
+
+    @model_validator(mode="after")
+    def _order_by_known(self) -> RegimeConfig:
+        if not self.columns:
+            raise ValueError("regimes.columns needs at least one feature column")
+        if self.order_by is not None and self.order_by not in self.columns:
+            raise ValueError(f"order_by {self.order_by!r} must be one of columns {list(self.columns)}")
+        return self
+
+    def ordering_column(self) -> str:
+        if self.order_by:
+            return self.order_by
+        return next((c for c in self.columns if c.startswith("ret_")), self.columns[0])
+
+
+class HMMConfig(StrictModel):
+    """An ``hmm_fit`` job (and ``make run``'s demo): data -> features -> regimes on the train split."""
+
+    data: DataConfig = DataConfig()
+    split: SplitConfig = SplitConfig(train_end=dt.date(2016, 6, 30), val_end=dt.date(2017, 3, 31))
+    features: FeatureConfig = FeatureConfig()
+    regimes: RegimeConfig = RegimeConfig(enabled=True)
+
+    @field_validator("regimes", mode="before")
+    @classmethod
+    def _enabled_by_default(cls, v: Any) -> Any:
+        # fitting regimes is the whole job: 'enabled' need not be spelled out
+        if isinstance(v, dict) and "enabled" not in v:
+            return {**v, "enabled": True}
+        return v
+
+    @model_validator(mode="after")
+    def _columns_exist(self) -> HMMConfig:
+        _check_regime_columns(self.features, self.regimes)
+        return self
+
+
+def _check_regime_columns(features: FeatureConfig, regimes: RegimeConfig) -> None:
+    if not regimes.enabled:
+        return
+    known = features.columns()
+    missing = [c for c in regimes.columns if c not in known]
+    if missing:
+        raise ValueError(f"regimes.columns {missing} are not produced by 'features'; available: {known}")
+
+
+# --------------------------------------------------------------------------- loading and saving
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The sub-model class that owns the field at ``loc`` (for listing valid names)."""
+    current: type[BaseModel] = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        nested = _first_model(field.annotation)
+        if nested is None:
+            return None
+        current = nested
+    return current
+
+
+def _first_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def format_validation_error(model: type[BaseModel], err: ValidationError) -> str:
+    """A person-readable, one-line-per-problem rendering of a pydantic error."""
+    lines = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            owner = _model_at(model, loc)
+            valid = sorted(owner.model_fields) if owner else []
+            lines.append(f"{where}: unknown key; valid keys here: {', '.join(valid)}")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            given = e.get("input")
+            shown = "" if isinstance(given, dict) else f" (got {given!r})"
+            lines.append(f"{where}: {msg}{shown}")
+    return f"invalid {model.__name__}:\n  " + "\n  ".join(lines)
+
+
+def validate_config(model: type[M], raw: dict[str, Any]) -> M:
+    """Validate a plain dict into ``model``, raising :class:`ConfigError` with readable messages."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a {model.__name__} must be a mapping of keys, got {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(model, e)) from e
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides (values parsed as YAML) to a copy of ``raw``."""
+    out = json.loads(json.dumps(raw, default=str))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like key.path=value")
+        parts = key.strip().split(".")
+        node = out
+        for p in parts[:-1]:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {p!r} is not a section")
+            node = child
+        try:
+            node[parts[-1]] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: value is not valid YAML ({e})") from e
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file not found: {p}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p} is not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p} must hold a mapping of keys at the top level")
+    return raw
+
+
+def load_config(
+    model: type[M], path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> M:
+    """Read YAML (or start empty), apply ``--set`` overrides, then validate."""
+    raw = read_yaml(path) if path is not None else {}
+    return validate_config(model, apply_overrides(raw, overrides))
+
+
+def to_plain(config: BaseModel) -> dict[str, Any]:
+    """The config as plain YAML/JSON-safe data (dates as ISO strings)."""
+    return config.model_dump(mode="json")
+
+
+def dump_config(config: BaseModel) -> str:
+    """The YAML snapshot written into a run directory."""
+    return yaml.safe_dump(to_plain(config), sort_keys=False)
+
+
+def config_hash(config: BaseModel) -> str:
+    """Stable hash of a validated config (key order and YAML formatting do not matter)."""
+    canonical = json.dumps(to_plain(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+__all__ = [
+    "DataConfig",
+    "FeatureConfig",
+    "HMMConfig",
+    "MacdConfig",
+    "RegimeConfig",
+    "SplitConfig",
+    "StochConfig",
+    "apply_overrides",
+    "config_hash",
+    "dump_config",
+    "load_config",
+    "validate_config",
+]

@@ -1,0 +1,1 @@
+"""One module per data source, each a :class:`~stockbot.data.base.BaseProvider`."""

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stockbot.config import (
+    DataConfig,
+    FeatureConfig,
+    HMMConfig,
+    config_hash,
+    dump_config,
+    load_config,
+    validate_config,
+)
+from stockbot.errors import ConfigError
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def test_defaults_make_a_sensible_run() -> None:
+    cfg = HMMConfig()
+    assert cfg.data.provider == "sample"
+    assert cfg.regimes.enabled
+    assert set(cfg.regimes.columns) <= set(cfg.features.columns())
+
+
+def test_unknown_key_lists_the_valid_names() -> None:
+    with pytest.raises(ConfigError) as e:
+        validate_config(HMMConfig, {"data": {"provder": "csv"}})
+    msg = str(e.value)
+    assert "data.provder: unknown key" in msg
+    assert "provider" in msg and "symbols" in msg and "on_invalid" in msg
+
+
+def test_unknown_top_level_key() -> None:
+    with pytest.raises(ConfigError, match="featurez: unknown key; valid keys here: data, features"):
+        validate_config(HMMConfig, {"featurez": {}})
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ({"data": {"start": "2017-01-01", "end": "2016-01-01"}}, "end (2016-01-01) is before start"),
+        ({"data": {"provider": "csv"}}, "needs 'path'"),
+        ({"data": {"provider": "nasdaq"}}, "data.provider: Input should be 'sample', 'csv'"),
+        ({"data": {"symbols": ["AAPL", "aapl"]}}, "symbols listed twice: AAPL"),
+        ({"data": {"symbols": ["AA PL"]}}, "is not a ticker symbol"),
+        ({"data": {"interval": "2d"}}, "data.interval"),
+        ({"split": {"train_end": "2017-01-01", "val_end": "2016-01-01"}}, "must be after train_end"),
+        ({"features": {"sma": [1]}}, "features.sma: moving-window windows must be >= 2"),
+        ({"features": {"rsi": "fourteen"}}, "features.rsi"),
+        ({"regimes": {"columns": ["rsi_99"]}}, "regimes.columns ['rsi_99'] are not produced"),
+        ({"regimes": {"n_states": 1}}, "regimes.n_states"),
+        ({"features": {"macd": {"fast": 30, "slow": 26}}}, "fast (30) must be shorter than slow"),
+    ],
+)
+def test_bad_values_name_the_field(raw: dict, needle: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        validate_config(HMMConfig, raw)
+    assert needle in str(e.value)
+
+
+def test_yaml_overrides_snapshot_and_hash(tmp_path: Path) -> None:
+    path = tmp_path / "hmm.yaml"
+    path.write_text("data:\n  symbols: [AAPL, MSFT]\nregimes:\n  enabled: true\n  n_states: 2\n")
+    cfg = load_config(HMMConfig, path, ["regimes.n_states=4", "data.end=2017-06-30"])
+    assert cfg.regimes.n_states == 4
+    assert str(cfg.data.end) == "2017-06-30"
+    snap = tmp_path / "config.yaml"
+    snap.write_text(dump_config(cfg))
+    again = load_config(HMMConfig, snap)
+    assert again == cfg
+    assert config_hash(again) == config_hash(cfg)
+    assert config_hash(cfg) != config_hash(
+        cfg.model_copy(update={"regimes": cfg.regimes.model_copy(update={"n_states": 3})})
+    )
+
+
+def test_bad_override_and_bad_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"key\.path=value"):
+        load_config(HMMConfig, None, ["regimes.n_states"])
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(HMMConfig, tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(HMMConfig, tmp_path / "list.yaml")
+
+
+def test_configs_are_frozen() -> None:
+    cfg = DataConfig()
+    with pytest.raises(Exception, match="frozen"):
+        cfg.provider = "csv"  # type: ignore[misc]
+
+
+def test_feature_switches_and_column_names() -> None:
+    cfg = FeatureConfig(macd=False, stoch=False, atr=None, volume_z=None, rsi=None, sma=(), volatility=())
+    assert cfg.columns() == ["ret_1", "ret_5", "ret_20"]
+    assert cfg.warmup_bars() == 20
+    full = FeatureConfig()
+    assert "macd_hist" in full.columns() and "atr_pct_14" in full.columns() and "vol_20" in full.columns()
