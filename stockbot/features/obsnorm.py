@@ -8,7 +8,6 @@ stable-baselines3's ``RunningMeanStd``), pooled over symbols per column. After :
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from stockbot.errors import FeatureError, NotFittedError
+from stockbot.jsonio import read_json, write_json
 
 FORMAT = "stockbot.obsnorm/1"
 
@@ -120,11 +120,8 @@ class ObsNorm:
     def save(self, path: str | Path) -> None:
         if not self.frozen:
             raise NotFittedError("save an ObsNorm after fitting it")
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> ObsNorm:
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as e:
-            raise FeatureError(f"cannot read ObsNorm from {path}: {e}") from e
+        return cls.from_dict(read_json(path, FeatureError, "ObsNorm"))

@@ -12,7 +12,6 @@ as JSON parameters (no pickle).
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import pandas as pd
 
 from stockbot.config import RegimeConfig
 from stockbot.errors import RegimeError
+from stockbot.jsonio import read_json, write_json
 from stockbot.regimes.filtering import forward_filter, gaussian_log_density
 
 log = logging.getLogger(__name__)
@@ -228,11 +228,8 @@ class RegimeModel:
         return cls(config, models)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> RegimeModel:
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as e:
-            raise RegimeError(f"cannot read HMM from {path}: {e}") from e
+        return cls.from_dict(read_json(path, RegimeError, "HMM"))
