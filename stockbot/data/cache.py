@@ -163,6 +163,9 @@ class BarCache:
         tz: str,
     ) -> pd.DataFrame | None:
         """Cached bars plus the missing pieces, or None when the overlap shows a re-adjustment."""
+        # bars outside the covered range (today's still-forming bar) are about to be replaced:
+        # never anchor an overlap check on them
+        cached = _between(cached, cov.start, cov.end, tz)
         days = _local_dates(cached, tz)
         pieces = [cached]
         if start < cov.start:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 import yfinance as yf
-from yfinance.exceptions import YFException, YFRateLimitError
+from yfinance.exceptions import YFException, YFPricesMissingError, YFRateLimitError
 
 from stockbot.data.base import BaseProvider
 from stockbot.data.providers._http import within_dates
@@ -77,6 +77,17 @@ class YFinanceProvider(BaseProvider):
                 wait = self.retry_wait * 2**attempt
                 log.warning("yfinance: rate limited on %s; retrying in %.1f s", symbol, wait)
                 time.sleep(wait)
+            except YFPricesMissingError as e:
+                reason = e.yahoo_reason
+                if reason is None:
+                    # Yahoo gave no reason: simply no bars in this range; load_bars says so
+                    return pd.DataFrame()
+                if any(w in reason.lower() for w in ("crumb", "cookie", "unauthorized")):
+                    raise ProviderError(
+                        f"yfinance: HTTP 401: Yahoo rejected the session for {symbol} ({reason}); "
+                        "retry later, or update yfinance if it persists"
+                    ) from e
+                raise ProviderError(f"yfinance: Yahoo refused {symbol}: {reason}") from e
             except YFException as e:
                 raise ProviderError(f"yfinance: Yahoo refused {symbol}: {e}") from e
             except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
