@@ -261,6 +261,168 @@ def _check_regime_columns(features: FeatureConfig, regimes: RegimeConfig) -> Non
         raise ValueError(f"regimes.columns {missing} are not produced by 'features'; available: {known}")
 
 
+class CostConfig(StrictModel):
+    """Trading costs. Defaults are not zero: 1 bp commission, 2 bps slippage.
+
+    Fees are charged on traded notional (``commission_bps``), plus ``per_share`` per share, at least
+    ``min_fee`` per order. Slippage moves the fill price against the trader. ``fill: next_open``
+    (default) fills an order decided at bar t's close at bar t+1's open; ``fill: close`` fills at the
+    close just seen, an optimistic assumption that reports label as such.
+    """
+
+    commission_bps: float = Field(default=1.0, ge=0, le=1000)
+    slippage_bps: float = Field(default=2.0, ge=0, le=1000)
+    per_share: float = Field(default=0.0, ge=0)
+    min_fee: float = Field(default=0.0, ge=0)
+    fill: Literal["next_open", "close"] = "next_open"
+
+
+class RiskConfig(StrictModel):
+    """Limits applied to every target in the env, the backtest and live trading alike.
+
+    Weights are position value / equity. ``max_turnover`` caps sum |w_new - w_old| per decision;
+    ``max_drawdown`` is the kill switch: once equity falls that far below its peak, positions are
+    flattened and stay flat (an env episode ends). ``daily_loss_limit`` applies to live sessions.
+    """
+
+    max_gross_leverage: float = Field(default=1.0, gt=0, le=10)
+    max_position_weight: float = Field(default=1.0, gt=0, le=10)
+    max_turnover: float | None = Field(default=None, gt=0)
+    max_drawdown: float | None = Field(default=None, gt=0, lt=1)
+    daily_loss_limit: float | None = Field(default=None, gt=0, lt=1)
+
+
+class EnvConfig(StrictModel):
+    """How the policy sees the market and acts (see stockbot.envs).
+
+    ``kind: single`` trades one symbol with ``action: discrete`` ({short, flat, long}; short only if
+    ``short``) or ``continuous`` (target position in [-1, 1], or [0, 1] long-only). ``kind:
+    portfolio`` trades N symbols + cash with ``action: weights`` (softmax over N+1 scores).
+    ``observation: flat`` gives the current feature row, ``window`` the last ``window`` rows; both
+    add the account state. ``episode_bars`` is the length of a training episode started at a random
+    bar of the training split (null: the whole split).
+    """
+
+    kind: Literal["single", "portfolio"] = "portfolio"
+    action: Literal["discrete", "continuous", "weights"] = "weights"
+    observation: Literal["flat", "window"] = "window"
+    window: int = Field(default=32, ge=1, le=512)
+    reward: Literal["log_return"] = "log_return"
+    turnover_penalty: float = Field(default=0.0, ge=0)
+    drawdown_penalty: float = Field(default=0.0, ge=0)
+    short: bool = False
+    rebalance_threshold: float = Field(default=0.0, ge=0, lt=1)
+    fractional_shares: bool = True
+    episode_bars: int | None = Field(default=252, ge=2)
+
+    @model_validator(mode="after")
+    def _action_fits_kind(self) -> EnvConfig:
+        allowed = {"single": ("discrete", "continuous"), "portfolio": ("weights",)}[self.kind]
+        if self.action not in allowed:
+            raise ValueError(
+                f"action {self.action!r} does not fit kind {self.kind!r}; use one of {list(allowed)}"
+            )
+        if self.kind == "portfolio" and self.short:
+            raise ValueError("short: true needs kind: single (portfolio weights are long-only)")
+        return self
+
+
+class PPOConfig(StrictModel):
+    """stable-baselines3 PPO. ``policy``: mlp, cnn (1-D conv over the window) or lstm (sb3-contrib
+    RecurrentPPO). ``total_timesteps`` is an upper bound: early stopping may end sooner."""
+
+    policy: Literal["mlp", "cnn", "lstm"] = "mlp"
+    total_timesteps: int = Field(default=200_000, ge=1)
+    n_envs: int = Field(default=4, ge=1, le=64)
+    vec_env: Literal["dummy", "subproc"] = "dummy"
+    seed: int = 0
+    learning_rate: float = Field(default=3e-4, gt=0, lt=1)
+    n_steps: int = Field(default=512, ge=2)
+    batch_size: int = Field(default=256, ge=2)
+    n_epochs: int = Field(default=10, ge=1)
+    gamma: float = Field(default=0.99, gt=0, le=1)
+    gae_lambda: float = Field(default=0.95, gt=0, le=1)
+    clip_range: float = Field(default=0.2, gt=0, lt=1)
+    ent_coef: float = Field(default=0.0, ge=0)
+    net_arch: tuple[int, ...] = (64, 64)
+    lstm_hidden_size: int = Field(default=64, ge=1)
+    cnn_channels: tuple[int, ...] = (32, 32)
+    cnn_kernel: int = Field(default=3, ge=1)
+    torch_threads: int = Field(default=1, ge=1)
+
+
+class EvalConfig(StrictModel):
+    """Evaluation on the validation split during training: best-model checkpoint and early stop
+    after ``patience`` evaluations without improvement (``null``: never stop early)."""
+
+    every_steps: int = Field(default=10_000, ge=1)
+    patience: int | None = Field(default=5, ge=1)
+    min_evals: int = Field(default=2, ge=0)
+    checkpoint_every: int | None = Field(default=None, ge=1)
+
+
+class TrainConfig(StrictModel):
+    """A ``train`` job: data -> features (+ regimes) -> env -> PPO, then a backtest on the test split."""
+
+    data: DataConfig = DataConfig()
+    split: SplitConfig = SplitConfig(train_end=dt.date(2016, 6, 30), val_end=dt.date(2017, 3, 31))
+    features: FeatureConfig = FeatureConfig()
+    regimes: RegimeConfig = RegimeConfig()
+    env: EnvConfig = EnvConfig()
+    costs: CostConfig = CostConfig()
+    risk: RiskConfig = RiskConfig()
+    ppo: PPOConfig = PPOConfig()
+    eval: EvalConfig = EvalConfig()
+    initial_cash: float = Field(default=100_000.0, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        _check_regime_columns(self.features, self.regimes)
+        symbols = self.data.symbols
+        if self.env.kind == "single" and (symbols is None or len(symbols) != 1):
+            raise ValueError("env.kind 'single' needs exactly one symbol in data.symbols")
+        if self.ppo.policy in ("cnn",) and self.env.observation != "window":
+            raise ValueError("ppo.policy 'cnn' convolves over a window: set env.observation: window")
+        if self.data.start and self.data.start > self.split.train_end:
+            raise ValueError(f"data.start ({self.data.start}) is after split.train_end")
+        if self.data.end and self.data.end <= self.split.val_end:
+            raise ValueError(f"data.end ({self.data.end}) leaves no test bars after split.val_end")
+        return self
+
+
+class PolicyConfig(StrictModel):
+    """What a backtest runs: a trained run (``run_id`` or ``path``) or a baseline."""
+
+    type: Literal["run", "buy_and_hold", "equal_weight", "cash", "weights_csv"] = "buy_and_hold"
+    run_id: str | None = None
+    path: Path | None = None
+    rebalance: int = Field(default=21, ge=1, description="equal_weight: bars between rebalances")
+    which: Literal["best", "last"] = Field(default="best", description="run: policy.zip or last.zip")
+
+    @model_validator(mode="after")
+    def _needs(self) -> PolicyConfig:
+        if self.type == "run" and not (self.run_id or self.path):
+            raise ValueError("policy type 'run' needs run_id or path (the trained run's folder)")
+        if self.type == "weights_csv" and self.path is None:
+            raise ValueError("policy type 'weights_csv' needs path (timestamp, symbol, weight)")
+        if self.type not in ("run", "weights_csv") and (self.run_id or self.path):
+            raise ValueError(f"policy type {self.type!r} takes no run_id or path")
+        return self
+
+
+class BacktestConfig(StrictModel):
+    """A ``backtest`` job. For a trained run, features, regimes, env and normalisation come from the
+    run's folder (never refit) and omitted ``costs``/``risk`` come from the run too."""
+
+    data: DataConfig = DataConfig(start=dt.date(2017, 4, 3), end=dt.date(2017, 12, 6))
+    policy: PolicyConfig = PolicyConfig()
+    costs: CostConfig | None = None
+    risk: RiskConfig | None = None
+    initial_cash: float = Field(default=100_000.0, gt=0)
+    rf: float = Field(default=0.0, ge=-1, lt=1, description="annual risk-free rate for Sharpe/Sortino")
+    periods_per_year: int = Field(default=252, ge=1)
+
+
 # --------------------------------------------------------------------------- loading and saving
 
 
@@ -377,13 +539,21 @@ def config_hash(config: BaseModel) -> str:
 
 
 __all__ = [
+    "BacktestConfig",
+    "CostConfig",
     "DataConfig",
+    "EnvConfig",
+    "EvalConfig",
     "FeatureConfig",
     "HMMConfig",
     "MacdConfig",
+    "PPOConfig",
+    "PolicyConfig",
     "RegimeConfig",
+    "RiskConfig",
     "SplitConfig",
     "StochConfig",
+    "TrainConfig",
     "apply_overrides",
     "config_hash",
     "dump_config",

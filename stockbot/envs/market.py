@@ -1,0 +1,70 @@
+"""Precomputed arrays an env or backtest steps through (no pandas inside a step)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from stockbot.config import SplitConfig
+from stockbot.errors import DataError
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Bars and observations aligned on the observation rows' timestamps.
+
+    ``open``/``close`` are (T, N) float64 (adjusted prices, the ones trading and marking use),
+    ``obs`` is (T, N, F) float32: normalised features (+ regime probabilities) per symbol.
+    """
+
+    timestamps: pd.DatetimeIndex
+    symbols: list[str]
+    columns: list[str]
+    open: np.ndarray
+    close: np.ndarray
+    obs: np.ndarray
+
+    @classmethod
+    def from_frames(cls, bars: pd.DataFrame, observations: pd.DataFrame) -> MarketData:
+        """Align canonical ``bars`` and an observation frame (both indexed by timestamp, symbol)."""
+        if observations.empty:
+            raise DataError("no observation rows: the data is shorter than the features' warm-up")
+        symbols = list(pd.unique(observations.index.get_level_values("symbol")))
+        stamps = observations.index.get_level_values("timestamp").unique().sort_values()
+        full = pd.MultiIndex.from_product([stamps, symbols], names=["timestamp", "symbol"])
+        obs = observations.reindex(full)
+        if obs.isna().to_numpy().any():
+            raise DataError("observations are not aligned across symbols (load bars with alignment)")
+        px = bars.reindex(full)[["open", "close"]]
+        if px.isna().to_numpy().any():
+            raise DataError("bars are missing for some observation rows")
+        t, n = len(stamps), len(symbols)
+        return cls(
+            timestamps=pd.DatetimeIndex(stamps),
+            symbols=[str(s) for s in symbols],
+            columns=list(observations.columns),
+            open=px["open"].to_numpy(np.float64).reshape(t, n),
+            close=px["close"].to_numpy(np.float64).reshape(t, n),
+            obs=obs.to_numpy(np.float32).reshape(t, n, len(observations.columns)),
+        )
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.timestamps)
+
+    @property
+    def n_assets(self) -> int:
+        return len(self.symbols)
+
+    def index_of_last(self, day: object) -> int:
+        """Index of the last bar on or before ``day`` (-1 if none)."""
+        cutoff = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
+        return int(self.timestamps.searchsorted(cutoff, side="left")) - 1
+
+    def split_bounds(self, split: SplitConfig) -> dict[str, tuple[int, int]]:
+        """Inclusive bar-index ranges of the train, val and test splits."""
+        tr = self.index_of_last(split.train_end)
+        va = self.index_of_last(split.val_end)
+        return {"train": (0, tr), "val": (tr + 1, va), "test": (va + 1, self.n_bars - 1)}
