@@ -151,5 +151,68 @@ def hmm_fit(config_path: str | None, overrides: tuple[str, ...], out: str) -> No
     click.echo(f"Plot: {res.plot}")
 
 
+# ---------------------------------------------------------------------------- train / backtest
+
+
+def _print_summary(summary: dict) -> None:
+    keys = [
+        "total_return",
+        "cagr",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "calmar",
+        "turnover",
+        "n_trades",
+        "fees_paid",
+        "win_rate",
+    ]
+    table = pd.DataFrame({k: summary[k] for k in ("policy", "benchmark")}).reindex(keys)
+    period = summary["period"]
+    click.echo(
+        f"\n{summary['label']} vs buy-and-hold, {period['first'][:10]} .. {period['last'][:10]} "
+        f"({period['bars']} bars, fills: {summary['fill']})"
+    )
+    with pd.option_context("display.float_format", "{:.4f}".format):
+        click.echo(table.to_string())
+
+
+@main.command("train")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="train YAML.")
+@_set_option
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Run folder to create.")
+def train_cmd(config_path: str | None, overrides: tuple[str, ...], out: str) -> None:
+    """Train a PPO policy, then backtest its best checkpoint on the test split."""
+    from stockbot.config import TrainConfig
+    from stockbot.train import train
+
+    cfg = load_config(TrainConfig, config_path, overrides)
+    res = train(cfg, out)
+    stop = " (stopped early: no validation improvement)" if res.stopped_early else ""
+    click.echo(f"\nTrained {res.timesteps} timesteps, {res.evaluations} validation runs{stop}.")
+    _print_summary(res.backtest.summary)
+    click.echo(
+        f"\nWrote {res.out_dir}/ (policy.zip, last.zip, eval.csv, tb/, equity.csv, trades.csv, "
+        "summary.json, plots/)"
+    )
+
+
+@main.command("backtest")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="backtest YAML.")
+@_set_option
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
+def backtest_cmd(config_path: str | None, overrides: tuple[str, ...], out: str) -> None:
+    """Backtest a trained run or a baseline; writes equity.csv, trades.csv, summary.json, plots/."""
+    from stockbot.backtest import run_backtest, write_backtest
+    from stockbot.config import BacktestConfig, dump_config
+
+    cfg = load_config(BacktestConfig, config_path, overrides)
+    res = run_backtest(cfg)
+    target = write_backtest(res, out)
+    (target / "config.yaml").write_text(dump_config(cfg))
+    _print_summary(res.summary)
+    click.echo(f"\nWrote {target}/ (equity.csv, trades.csv, summary.json, plots/)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

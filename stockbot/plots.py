@@ -59,3 +59,38 @@ def plot_regimes(
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_equity(equity: pd.DataFrame, path: str | Path, *, label: str) -> Path:
+    """Equity of the policy against buy-and-hold of the same universe."""
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    x = pd.DatetimeIndex(equity["timestamp"]).tz_localize(None)
+    ax.plot(x, equity["equity"].to_numpy(), lw=1.3, label=label)
+    ax.plot(x, equity["benchmark_equity"].to_numpy(), lw=1.0, color="gray", label="buy-and-hold")
+    ax.set_ylabel("equity")
+    ax.set_title("Equity (marked at the close)")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_drawdown(
+    equity: pd.DataFrame, benchmark_drawdown: pd.Series, path: str | Path, *, label: str
+) -> Path:
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    x = pd.DatetimeIndex(equity["timestamp"]).tz_localize(None)
+    ax.fill_between(x, equity["drawdown"].to_numpy(), 0.0, alpha=0.4, label=label)
+    ax.plot(x, benchmark_drawdown.to_numpy(), color="gray", lw=1.0, label="buy-and-hold")
+    ax.set_ylabel("drawdown")
+    ax.set_title("Drawdown from the running peak")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -115,7 +115,10 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
     # ------------------------------------------------------------------ observation
 
     def _observation(self) -> dict[str, np.ndarray]:
-        t = self.t
+        return self.observe(self.t)
+
+    def observe(self, t: int) -> dict[str, np.ndarray]:
+        """The observation at bar t: features up to t's close and the account at t's close."""
         feats = self._flat[t - self.window + 1 : t + 1] if self._window_obs else self._flat[t]
         account = self.sim.account(t, self._account)
         return {"features": feats, "account": account.astype(np.float32)}

@@ -50,6 +50,30 @@ class MarketData:
             obs=obs.to_numpy(np.float32).reshape(t, n, len(observations.columns)),
         )
 
+    @classmethod
+    def from_bars(cls, bars: pd.DataFrame) -> MarketData:
+        """Prices only (no observations), for baselines that need none."""
+        stamps = bars.index.get_level_values("timestamp").unique().sort_values()
+        symbols = list(pd.unique(bars.index.get_level_values("symbol")))
+        full = pd.MultiIndex.from_product([stamps, symbols], names=["timestamp", "symbol"])
+        px = bars.reindex(full)[["open", "close"]]
+        if px.isna().to_numpy().any():
+            raise DataError("bars are not aligned across symbols (load them with load_bars)")
+        t, n = len(stamps), len(symbols)
+        return cls(
+            timestamps=pd.DatetimeIndex(stamps),
+            symbols=[str(s) for s in symbols],
+            columns=[],
+            open=px["open"].to_numpy(np.float64).reshape(t, n),
+            close=px["close"].to_numpy(np.float64).reshape(t, n),
+            obs=np.zeros((t, n, 0), dtype=np.float32),
+        )
+
+    def first_index_on_or_after(self, day: object) -> int:
+        ts = pd.Timestamp(day)  # type: ignore[arg-type]
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return int(self.timestamps.searchsorted(ts, side="left"))
+
     @property
     def n_bars(self) -> int:
         return len(self.timestamps)

@@ -44,11 +44,13 @@ def step_kernel(
     for i in range(n):
         current[i] = qty[i] * close[t, i] / equity if equity > 0.0 else 0.0
     killed = state[KILLED] != 0.0 or equity <= 0.0
-    w = np.zeros(n) if killed else limit_weights_kernel(target, current, limits)
+    hold = np.isnan(target)  # NaN: no opinion, keep the position
+    wanted = np.where(hold, current, target)
+    w = np.zeros(n) if killed else limit_weights_kernel(wanted, current, limits)
     target_qty = np.empty(n)
     for i in range(n):
-        if not killed and threshold > 0.0 and abs(w[i] - current[i]) < threshold:
-            target_qty[i] = qty[i]  # too small a change to trade
+        if not killed and (hold[i] or (threshold > 0.0 and abs(w[i] - current[i]) < threshold)):
+            target_qty[i] = qty[i]  # held, or too small a change to trade
         else:
             q = w[i] * equity / close[t, i] if equity > 0.0 else 0.0
             target_qty[i] = q if fractional else np.trunc(q)
@@ -172,7 +174,8 @@ class Simulator:
         return self.qty * self.close[t] / equity if equity > 0 else np.zeros(self.n_assets)
 
     def step(self, t: int, target: np.ndarray) -> StepResult:
-        """Decide at bar t (target weights), fill, and mark at bar t+1's close."""
+        """Decide at bar t (target weights; NaN = keep that position), fill, and mark at bar t+1's
+        close."""
         notional, fees, nf = step_kernel(
             t,
             target,

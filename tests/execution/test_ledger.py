@@ -170,3 +170,14 @@ def test_multi_asset_sells_fund_buys() -> None:
     s.step(1, np.array([0.0, 1.0]))  # sell 100 A first, then buy 50 B with the proceeds
     assert s.qty == pytest.approx([0.0, 50.0])
     assert s.cash == pytest.approx(0.0, abs=1e-6)
+
+
+def test_nan_target_holds_the_position() -> None:
+    s = sim([[10, 10]] * 4, [[10, 10], [10, 10], [20, 10], [20, 10]])
+    s.step(0, np.array([0.5, 0.5]))
+    n = len(s.log.rows)  # type: ignore[union-attr]
+    s.step(1, np.array([np.nan, 0.2]))  # keep A's 50 shares, cut B to 0.2 * 1000 / 10 = 20
+    assert s.qty == pytest.approx([50.0, 20.0])
+    assert len(s.log.rows) == n + 1  # type: ignore[union-attr]
+    s.step(2, np.array([np.nan, np.nan]))  # A doubled: weights drift, nothing trades
+    assert len(s.log.rows) == n + 1  # type: ignore[union-attr]

@@ -1,0 +1,228 @@
+"""Backtests: a trained run or a baseline over a period, against buy-and-hold with the same costs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from stockbot.backtest import baselines
+from stockbot.backtest.engine import Decider, Trace, run_loop
+from stockbot.backtest.metrics import Conventions, compute_metrics
+from stockbot.backtest.trained import TrainedRun, load_trained, policy_decider
+from stockbot.config import BacktestConfig, CostConfig, RiskConfig
+from stockbot.data import load_bars
+from stockbot.envs.base import TradingEnv
+from stockbot.envs.market import MarketData
+from stockbot.envs.portfolio import PortfolioEnv
+from stockbot.envs.single import StockTradingEnv
+from stockbot.errors import ConfigError, DataError
+from stockbot.execution import CostModel, RiskLimits, Simulator
+from stockbot.paths import stockbot_home
+
+MARKET_FILE = "market.json"
+
+
+@dataclass
+class BacktestResult:
+    policy: Trace
+    benchmark: Trace
+    summary: dict[str, Any]
+
+
+def simulator(
+    market: MarketData,
+    costs: CostConfig,
+    limits: RiskLimits,
+    initial_cash: float,
+    *,
+    fractional: bool = True,
+    threshold: float = 0.0,
+) -> Simulator:
+    return Simulator(
+        market.open,
+        market.close,
+        initial_cash=initial_cash,
+        costs=CostModel.from_config(costs),
+        limits=limits,
+        fractional=fractional,
+        fill_at_close=costs.fill == "close",
+        rebalance_threshold=threshold,
+    )
+
+
+def _summarise(
+    policy: Trace, benchmark: Trace, costs: CostConfig, conv: Conventions, label: str
+) -> dict[str, Any]:
+    def metrics(trace: Trace) -> dict[str, Any]:
+        eq = trace.equity.set_index("timestamp")
+        return compute_metrics(eq["equity"], trace.trades, eq["gross_exposure"], conv)
+
+    first, last = policy.equity["timestamp"].iloc[[0, -1]]
+    return {
+        "policy": metrics(policy),
+        "benchmark": metrics(benchmark),
+        "conventions": conv.to_dict(),
+        "label": label,
+        "fill": "next_open"
+        if costs.fill == "next_open"
+        else "close (optimistic: fills at the close just seen)",
+        "period": {"first": first.isoformat(), "last": last.isoformat(), "bars": len(policy.equity)},
+    }
+
+
+def evaluate(
+    market: MarketData,
+    sim: Simulator,
+    decide: Decider,
+    start: int,
+    *,
+    costs: CostConfig,
+    risk: RiskConfig,
+    initial_cash: float,
+    conventions: Conventions,
+    label: str,
+) -> BacktestResult:
+    """Run ``decide`` through ``sim`` from bar ``start`` to the last bar, and buy-and-hold of the
+    same universe with the same costs as the benchmark."""
+    end = market.n_bars - 1
+    if start >= end:
+        raise DataError(f"nothing to backtest: the first decision bar ({start}) is the last bar")
+    trace = run_loop(market, sim, decide, start, end)
+    bench_limits = RiskLimits(risk.max_gross_leverage, max(risk.max_position_weight, 1.0))
+    bench_sim = simulator(market, costs, bench_limits, initial_cash)
+    bench = run_loop(market, bench_sim, baselines.buy_and_hold(market, start), start, end)
+    return BacktestResult(trace, bench, _summarise(trace, bench, costs, conventions, label))
+
+
+def trained_decider(
+    run: TrainedRun,
+    bars: pd.DataFrame,
+    start_day: dt.date | pd.Timestamp | None,
+    *,
+    costs: CostConfig | None = None,
+    risk: RiskConfig | None = None,
+    initial_cash: float | None = None,
+) -> tuple[MarketData, TradingEnv, Decider]:
+    """The frozen pipeline's market, an env from the first decision bar on, and the policy."""
+    cfg = run.config
+    market = MarketData.from_frames(bars, run.pipeline.transform(bars))
+    _check_universe(run, market)
+    first = market.first_index_on_or_after(start_day) if start_day is not None else 0
+    first = max(first, cfg.env.window - 1 if cfg.env.observation == "window" else 0)
+    if first >= market.n_bars - 1:
+        raise DataError(f"nothing to backtest: no bars after {start_day}")
+    cls = StockTradingEnv if cfg.env.kind == "single" else PortfolioEnv
+    env = cls(
+        market,
+        config=cfg.env,
+        costs=costs or cfg.costs,
+        risk=risk or cfg.risk,
+        initial_cash=initial_cash or cfg.initial_cash,
+        bounds=(first, market.n_bars - 1),
+        random_start=False,
+    )
+    return market, env, policy_decider(env, run.model, run.recurrent)
+
+
+def backtest_trained(
+    run: TrainedRun,
+    bars: pd.DataFrame,
+    start_day: dt.date | pd.Timestamp | None,
+    *,
+    costs: CostConfig | None = None,
+    risk: RiskConfig | None = None,
+    initial_cash: float | None = None,
+    conventions: Conventions | None = None,
+) -> BacktestResult:
+    """Replay a trained run's frozen pipeline and policy on ``bars`` from ``start_day``."""
+    cfg = run.config
+    costs = costs or cfg.costs
+    risk = risk or cfg.risk
+    cash = initial_cash or cfg.initial_cash
+    market, env, decide = trained_decider(run, bars, start_day, costs=costs, risk=risk, initial_cash=cash)
+    return evaluate(
+        market,
+        env.sim,
+        decide,
+        env.first,
+        costs=costs,
+        risk=risk,
+        initial_cash=cash,
+        conventions=conventions or Conventions(),
+        label=f"PPO ({cfg.ppo.policy}) from {run.path.name}",
+    )
+
+
+def _check_universe(run: TrainedRun, market: MarketData) -> None:
+    info = run.path / MARKET_FILE
+    if not info.is_file():
+        return
+    expected = json.loads(info.read_text())["symbols"]
+    if market.symbols != expected:
+        raise DataError(
+            f"the policy was trained on symbols {expected}; the backtest data has {market.symbols}"
+        )
+
+
+def warmup_for(run: TrainedRun) -> int:
+    env = run.config.env
+    return run.config.features.warmup_bars() + (env.window if env.observation == "window" else 1)
+
+
+def resolve_run(config: BacktestConfig) -> Path:
+    policy = config.policy
+    path = policy.path if policy.path is not None else stockbot_home() / "runs" / str(policy.run_id)
+    if not path.is_dir():
+        raise ConfigError(f"policy run folder not found: {path}")
+    return path
+
+
+def run_backtest(config: BacktestConfig, *, bars: pd.DataFrame | None = None) -> BacktestResult:
+    """A ``backtest`` job's computation (writing is :func:`stockbot.backtest.report.write_backtest`)."""
+    conv = Conventions(periods_per_year=config.periods_per_year, rf=config.rf)
+    policy = config.policy
+    if policy.type == "run":
+        run = load_trained(resolve_run(config), policy.which)
+        data = config.data
+        if data.symbols is None and run.config.data.symbols is not None:
+            data = data.model_copy(update={"symbols": run.config.data.symbols})
+        if bars is None:
+            bars = load_bars(data, warmup_bars=warmup_for(run))
+        return backtest_trained(
+            run,
+            bars,
+            data.start,
+            costs=config.costs,
+            risk=config.risk,
+            initial_cash=config.initial_cash,
+            conventions=conv,
+        )
+    costs = config.costs or CostConfig()
+    risk = config.risk or RiskConfig()
+    if bars is None:
+        bars = load_bars(config.data)
+    market = MarketData.from_bars(bars)
+    start = market.first_index_on_or_after(config.data.start) if config.data.start else 0
+    decide = {
+        "cash": lambda: baselines.cash(market, start),
+        "buy_and_hold": lambda: baselines.buy_and_hold(market, start),
+        "equal_weight": lambda: baselines.equal_weight(market, start, policy.rebalance),
+        "weights_csv": lambda: baselines.weights_csv(market, start, policy.path),  # type: ignore[arg-type]
+    }[policy.type]()
+    sim = simulator(market, costs, RiskLimits.from_config(risk), config.initial_cash)
+    return evaluate(
+        market,
+        sim,
+        decide,
+        start,
+        costs=costs,
+        risk=risk,
+        initial_cash=config.initial_cash,
+        conventions=conv,
+        label=policy.type,
+    )
