@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,12 +137,15 @@ def train(config: TrainConfig, out_dir: str | Path, *, bars: pd.DataFrame | None
         every = max(config.eval.checkpoint_every // config.ppo.n_envs, 1)
         callbacks.append(CheckpointCallback(every, str(out / "checkpoints"), name_prefix="ppo"))
     try:
-        model.learn(
-            total,
-            callback=CallbackList(callbacks),
-            progress_bar=sys.stderr.isatty(),
-            tb_log_name="ppo",
-        )
+        with warnings.catch_warnings():
+            # validation runs one env in-process even when training uses subprocesses: harmless
+            warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
+            model.learn(
+                total,
+                callback=CallbackList(callbacks),
+                progress_bar=sys.stderr.isatty(),
+                tb_log_name="ppo",
+            )
     finally:
         vec.close()
     model.save(out / "last.zip")
