@@ -1,8 +1,9 @@
 """AlpacaProvider through the real alpaca-py client against a local stand-in of Alpaca's market data
 API that serves the bundled dow29 bars (see ``tests/servers/alpaca.py``).
 
-Expected values are computed here with pandas straight from the CSV: adjusted OHLC = raw OHLC *
-adj_close/close, raw_close = close, adj_factor = adj_close/close, volume = volume / adj_factor.
+Expected values are computed with pandas straight from the CSV (``tests/data/reference.py``):
+adjusted OHLC = raw OHLC * adj_close/close, raw_close = close, adj_factor = adj_close/close,
+volume = volume / adj_factor.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,33 +20,13 @@ from stockbot.config import DataConfig
 from stockbot.data import BAR_COLUMNS, load_bars
 from stockbot.data.providers.alpaca import AlpacaProvider
 from stockbot.errors import DataError
+from tests.data.reference import assert_same_bars, reference_bars
 from tests.servers.alpaca import BARS_PATH, FakeAlpaca, rate_limited, unauthorized
 from tests.servers.http import Request, Response
 
 pytestmark = pytest.mark.timeout(60)
 
 NY = "America/New_York"
-
-
-@pytest.fixture(scope="session")
-def dow29_csv(sample_csv: Path) -> pd.DataFrame:
-    return pd.read_csv(sample_csv)
-
-
-@pytest.fixture(scope="session")
-def alpaca_server(dow29_csv: pd.DataFrame) -> Iterator[FakeAlpaca]:
-    with FakeAlpaca(dow29_csv, page_size=100) as server:
-        yield server
-
-
-@pytest.fixture
-def alpaca(alpaca_server: FakeAlpaca, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAlpaca]:
-    """The session's server with scripted answers, log and data reset for this test."""
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    alpaca_server.reset()
-    yield alpaca_server
-    assert not alpaca_server.errors, alpaca_server.errors[0]
 
 
 def make_provider(server: FakeAlpaca, **kwargs: object) -> AlpacaProvider:
@@ -58,40 +37,6 @@ def make_provider(server: FakeAlpaca, **kwargs: object) -> AlpacaProvider:
 
 def config(symbols: list[str], start: dt.date, end: dt.date) -> DataConfig:
     return DataConfig(provider="alpaca", symbols=symbols, start=start, end=end, cache=False)
-
-
-def reference(csv: pd.DataFrame, symbols: list[str], start: dt.date, end: dt.date) -> pd.DataFrame:
-    """Canonical bars computed from the CSV with pandas alone."""
-    rows = csv[
-        csv["tic"].isin(symbols) & (csv["date"] >= start.isoformat()) & (csv["date"] <= end.isoformat())
-    ]
-    factor = (rows["adj_close"] / rows["close"]).to_numpy()
-    index = pd.MultiIndex.from_arrays(
-        [
-            pd.DatetimeIndex(pd.to_datetime(rows["date"].to_numpy())).tz_localize("UTC").as_unit("ns"),
-            rows["tic"].to_numpy(),
-        ],
-        names=["timestamp", "symbol"],
-    )
-    out = pd.DataFrame(
-        {
-            "open": rows["open"].to_numpy() * factor,
-            "high": rows["high"].to_numpy() * factor,
-            "low": rows["low"].to_numpy() * factor,
-            "close": rows["close"].to_numpy() * factor,
-            "volume": rows["volume"].to_numpy(float) / factor,
-            "raw_close": rows["close"].to_numpy(float),
-            "adj_factor": factor,
-        },
-        index=index,
-    )
-    return out.sort_index()
-
-
-def assert_same_bars(got: pd.DataFrame, expected: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12, atol=0)
-    assert list(got.index.names) == ["timestamp", "symbol"]
-    assert str(got.index.get_level_values("timestamp").dtype) == "datetime64[ns, UTC]"
 
 
 def local_date(iso: str) -> dt.date:
@@ -109,7 +54,7 @@ def test_bars_equal_the_csv_adjusted_and_paged(alpaca: FakeAlpaca, dow29_csv: pd
 
     assert list(bars.columns) == list(BAR_COLUMNS)
     assert all(bars[c].dtype == np.float64 for c in BAR_COLUMNS)
-    expected = reference(dow29_csv, ["AAPL", "MSFT"], start, end)
+    expected = reference_bars(dow29_csv, ["AAPL", "MSFT"], start, end, adjusted=True)
     assert_same_bars(bars, expected)
 
     stamps = bars.index.get_level_values("timestamp")
@@ -141,7 +86,7 @@ def test_bars_equal_the_csv_adjusted_and_paged(alpaca: FakeAlpaca, dow29_csv: pd
 def test_weekend_edges_and_provider_bars_directly(alpaca: FakeAlpaca, dow29_csv: pd.DataFrame) -> None:
     # 2017-01-01 is a Sunday (and the 2nd a holiday); 2017-02-04 a Saturday
     bars = make_provider(alpaca).bars(["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4), "1d")
-    expected = reference(dow29_csv, ["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4))
+    expected = reference_bars(dow29_csv, ["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4), adjusted=True)
     assert_same_bars(bars, expected)
     stamps = bars.index.get_level_values("timestamp")
     assert stamps.min() == pd.Timestamp("2017-01-03", tz="UTC")
@@ -154,7 +99,7 @@ def test_multi_symbol_bars_are_aligned(alpaca: FakeAlpaca, dow29_csv: pd.DataFra
     alpaca.frame = csv[~((csv["tic"] == "MSFT") & (csv["date"] == "2017-02-15"))]
     start, end = dt.date(2017, 2, 1), dt.date(2017, 2, 28)
     bars = load_bars(config(["AAPL", "MSFT"], start, end), provider=make_provider(alpaca))
-    expected = reference(csv, ["AAPL", "MSFT"], start, end).drop(
+    expected = reference_bars(csv, ["AAPL", "MSFT"], start, end, adjusted=True).drop(
         pd.Timestamp("2017-02-15", tz="UTC"), level="timestamp"
     )
     assert_same_bars(bars, expected)
@@ -168,7 +113,9 @@ def test_oauth_token_is_sent_as_bearer(alpaca: FakeAlpaca, dow29_csv: pd.DataFra
         bars = provider.bars(["XOM"], dt.date(2017, 3, 1), dt.date(2017, 3, 10), "1d")
     finally:
         alpaca.oauth_tokens.discard("oauth-abc")
-    assert_same_bars(bars, reference(dow29_csv, ["XOM"], dt.date(2017, 3, 1), dt.date(2017, 3, 10)))
+    assert_same_bars(
+        bars, reference_bars(dow29_csv, ["XOM"], dt.date(2017, 3, 1), dt.date(2017, 3, 10), adjusted=True)
+    )
     for r in alpaca.bar_requests():
         assert r.header("Authorization") == "Bearer oauth-abc"
         assert r.header("APCA-API-KEY-ID") is None
@@ -199,7 +146,7 @@ def test_one_429_is_retried_by_the_client(alpaca: FakeAlpaca, dow29_csv: pd.Data
     alpaca.script("GET", BARS_PATH, rate_limited())
     start, end = dt.date(2017, 5, 1), dt.date(2017, 5, 31)
     bars = load_bars(config(["JPM"], start, end), provider=make_provider(alpaca))
-    assert_same_bars(bars, reference(dow29_csv, ["JPM"], start, end))
+    assert_same_bars(bars, reference_bars(dow29_csv, ["JPM"], start, end, adjusted=True))
     reqs = alpaca.bar_requests()
     assert len(reqs) == 3  # raw (429), raw again, all
     assert reqs[0].query == reqs[1].query

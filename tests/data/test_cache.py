@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -22,26 +21,6 @@ pytestmark = pytest.mark.timeout(60)
 
 NY = "America/New_York"
 TODAY = dt.date(2018, 1, 1)  # after the sample's last bar (2017-12-06)
-
-
-@pytest.fixture(scope="session")
-def dow29_csv(sample_csv: Path) -> pd.DataFrame:
-    return pd.read_csv(sample_csv)
-
-
-@pytest.fixture(scope="session")
-def alpaca_server(dow29_csv: pd.DataFrame) -> Iterator[FakeAlpaca]:
-    with FakeAlpaca(dow29_csv, page_size=100) as server:
-        yield server
-
-
-@pytest.fixture
-def alpaca(alpaca_server: FakeAlpaca, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAlpaca]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    alpaca_server.reset()
-    yield alpaca_server
-    assert not alpaca_server.errors, alpaca_server.errors[0]
 
 
 def cached(server: FakeAlpaca, root: Path, today: dt.date = TODAY) -> AlpacaProvider:

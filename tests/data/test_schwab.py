@@ -3,7 +3,7 @@ stand-in of Schwab's price history endpoint serving the bundled dow29 bars
 (see ``tests/servers/schwab.py``).
 
 Schwab's candles carry no adjusted close, so the expected bars are the CSV's raw OHLCV with
-adj_factor 1, computed here with pandas.
+adj_factor 1, computed with pandas (``tests/data/reference.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import datetime as dt
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ from stockbot.config import DataConfig
 from stockbot.data import BAR_COLUMNS, load_bars
 from stockbot.data.providers.schwab import SchwabProvider
 from stockbot.errors import DataError
+from tests.data.reference import assert_same_bars, reference_bars
 from tests.servers.http import Response
 from tests.servers.schwab import (
     PRICE_HISTORY_PATH,
@@ -35,11 +35,6 @@ from tests.servers.schwab import (
 pytestmark = pytest.mark.timeout(60)
 
 NY = "America/New_York"
-
-
-@pytest.fixture(scope="session")
-def dow29_csv(sample_csv: Path) -> pd.DataFrame:
-    return pd.read_csv(sample_csv)
 
 
 @pytest.fixture(scope="session")
@@ -65,38 +60,6 @@ def config(symbols: list[str], start: dt.date, end: dt.date) -> DataConfig:
     return DataConfig(provider="schwab", symbols=symbols, start=start, end=end, cache=False)
 
 
-def reference(csv: pd.DataFrame, symbols: list[str], start: dt.date, end: dt.date) -> pd.DataFrame:
-    """Canonical bars from the CSV: raw prices, no adjustment."""
-    rows = csv[
-        csv["tic"].isin(symbols) & (csv["date"] >= start.isoformat()) & (csv["date"] <= end.isoformat())
-    ]
-    index = pd.MultiIndex.from_arrays(
-        [
-            pd.DatetimeIndex(pd.to_datetime(rows["date"].to_numpy())).tz_localize("UTC").as_unit("ns"),
-            rows["tic"].to_numpy(),
-        ],
-        names=["timestamp", "symbol"],
-    )
-    out = pd.DataFrame(
-        {
-            "open": rows["open"].to_numpy(float),
-            "high": rows["high"].to_numpy(float),
-            "low": rows["low"].to_numpy(float),
-            "close": rows["close"].to_numpy(float),
-            "volume": rows["volume"].to_numpy(float),
-            "raw_close": rows["close"].to_numpy(float),
-            "adj_factor": np.ones(len(rows)),
-        },
-        index=index,
-    )
-    return out.sort_index()
-
-
-def assert_same_bars(got: pd.DataFrame, expected: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12, atol=0)
-    assert str(got.index.get_level_values("timestamp").dtype) == "datetime64[ns, UTC]"
-
-
 def ny_date_of_ms(ms: str | None) -> dt.date:
     return pd.Timestamp(int(ms or 0), unit="ms", tz="UTC").tz_convert(NY).date()
 
@@ -111,7 +74,7 @@ def test_bars_equal_the_csv_unadjusted(schwab: FakeSchwab, dow29_csv: pd.DataFra
 
     assert list(bars.columns) == list(BAR_COLUMNS)
     assert all(bars[c].dtype == np.float64 for c in BAR_COLUMNS)
-    expected = reference(dow29_csv, ["AAPL", "MSFT"], start, end)
+    expected = reference_bars(dow29_csv, ["AAPL", "MSFT"], start, end, adjusted=False)
     assert_same_bars(bars, expected)
     assert (bars["adj_factor"] == 1.0).all()
 
@@ -135,7 +98,9 @@ def test_bars_equal_the_csv_unadjusted(schwab: FakeSchwab, dow29_csv: pd.DataFra
 
 def test_weekend_edges_and_provider_bars_directly(schwab: FakeSchwab, dow29_csv: pd.DataFrame) -> None:
     bars = make_provider(schwab).bars(["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4), "1d")
-    assert_same_bars(bars, reference(dow29_csv, ["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4)))
+    assert_same_bars(
+        bars, reference_bars(dow29_csv, ["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4), adjusted=False)
+    )
     stamps = bars.index.get_level_values("timestamp")
     assert stamps.min() == pd.Timestamp("2017-01-03", tz="UTC")
     assert stamps.max() == pd.Timestamp("2017-02-03", tz="UTC")
@@ -146,7 +111,7 @@ def test_multi_symbol_bars_are_aligned(schwab: FakeSchwab, dow29_csv: pd.DataFra
     schwab.frame = csv[~((csv["tic"] == "KO") & (csv["date"] == "2017-02-15"))]
     start, end = dt.date(2017, 2, 1), dt.date(2017, 2, 28)
     bars = load_bars(config(["KO", "PG"], start, end), provider=make_provider(schwab))
-    expected = reference(csv, ["KO", "PG"], start, end).drop(
+    expected = reference_bars(csv, ["KO", "PG"], start, end, adjusted=False).drop(
         pd.Timestamp("2017-02-15", tz="UTC"), level="timestamp"
     )
     assert_same_bars(bars, expected)
@@ -174,7 +139,7 @@ def test_one_429_is_retried(schwab: FakeSchwab, dow29_csv: pd.DataFrame) -> None
     schwab.script("GET", PRICE_HISTORY_PATH, rate_limited())
     start, end = dt.date(2017, 5, 1), dt.date(2017, 5, 31)
     bars = load_bars(config(["JPM"], start, end), provider=make_provider(schwab))
-    assert_same_bars(bars, reference(dow29_csv, ["JPM"], start, end))
+    assert_same_bars(bars, reference_bars(dow29_csv, ["JPM"], start, end, adjusted=False))
     reqs = schwab.history_requests()
     assert len(reqs) == 2
     assert reqs[0].query == reqs[1].query

@@ -7,7 +7,7 @@ production. Answers are Yahoo's ``/v8/finance/chart/{symbol}`` payloads built fr
 CSV: daily bars stamped at the 09:30 New York open, OHLC as in the file, ``adjclose`` = the file's
 adj_close, ``period1`` inclusive and ``period2`` exclusive.
 
-Expected values are computed here with pandas straight from the CSV.
+Expected values are computed with pandas straight from the CSV (``tests/data/reference.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ from stockbot.config import DataConfig
 from stockbot.data import BAR_COLUMNS, load_bars
 from stockbot.data.providers.yahoo import YFinanceProvider
 from stockbot.errors import DataError
+from tests.data.reference import assert_same_bars, reference_bars
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -222,11 +222,6 @@ class FakeYahoo:
         return FakeResponse(200, json.dumps(chart(call.symbol, rows, picked)), call.url)
 
 
-@pytest.fixture(scope="session")
-def dow29_csv(sample_csv: Path) -> pd.DataFrame:
-    return pd.read_csv(sample_csv)
-
-
 @pytest.fixture
 def yahoo(dow29_csv: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeYahoo]:
     fake = FakeYahoo(dow29_csv)
@@ -248,39 +243,6 @@ def config(symbols: list[str], start: dt.date, end: dt.date) -> DataConfig:
     return DataConfig(provider="yfinance", symbols=symbols, start=start, end=end, cache=False)
 
 
-def reference(csv: pd.DataFrame, symbols: list[str], start: dt.date, end: dt.date) -> pd.DataFrame:
-    """Canonical bars computed from the CSV with pandas alone."""
-    rows = csv[
-        csv["tic"].isin(symbols) & (csv["date"] >= start.isoformat()) & (csv["date"] <= end.isoformat())
-    ]
-    factor = (rows["adj_close"] / rows["close"]).to_numpy()
-    index = pd.MultiIndex.from_arrays(
-        [
-            pd.DatetimeIndex(pd.to_datetime(rows["date"].to_numpy())).tz_localize("UTC").as_unit("ns"),
-            rows["tic"].to_numpy(),
-        ],
-        names=["timestamp", "symbol"],
-    )
-    out = pd.DataFrame(
-        {
-            "open": rows["open"].to_numpy() * factor,
-            "high": rows["high"].to_numpy() * factor,
-            "low": rows["low"].to_numpy() * factor,
-            "close": rows["close"].to_numpy() * factor,
-            "volume": rows["volume"].to_numpy(float) / factor,
-            "raw_close": rows["close"].to_numpy(float),
-            "adj_factor": factor,
-        },
-        index=index,
-    )
-    return out.sort_index()
-
-
-def assert_same_bars(got: pd.DataFrame, expected: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12, atol=0)
-    assert str(got.index.get_level_values("timestamp").dtype) == "datetime64[ns, UTC]"
-
-
 def ny_date(epoch_s: Any) -> dt.date:
     return pd.Timestamp(int(epoch_s), unit="s", tz="UTC").tz_convert(NY).date()
 
@@ -294,7 +256,7 @@ def test_bars_equal_the_csv_adjusted(yahoo: FakeYahoo, dow29_csv: pd.DataFrame) 
 
     assert list(bars.columns) == list(BAR_COLUMNS)
     assert all(bars[c].dtype == np.float64 for c in BAR_COLUMNS)
-    expected = reference(dow29_csv, ["AAPL", "MSFT"], start, end)
+    expected = reference_bars(dow29_csv, ["AAPL", "MSFT"], start, end, adjusted=True)
     assert_same_bars(bars, expected)
 
     stamps = bars.index.get_level_values("timestamp")
@@ -315,7 +277,9 @@ def test_bars_equal_the_csv_adjusted(yahoo: FakeYahoo, dow29_csv: pd.DataFrame) 
 
 def test_weekend_edges_and_provider_bars_directly(yahoo: FakeYahoo, dow29_csv: pd.DataFrame) -> None:
     bars = make_provider().bars(["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4), "1d")
-    assert_same_bars(bars, reference(dow29_csv, ["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4)))
+    assert_same_bars(
+        bars, reference_bars(dow29_csv, ["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4), adjusted=True)
+    )
     stamps = bars.index.get_level_values("timestamp")
     assert stamps.min() == pd.Timestamp("2017-01-03", tz="UTC")
     assert stamps.max() == pd.Timestamp("2017-02-03", tz="UTC")
@@ -326,7 +290,7 @@ def test_multi_symbol_bars_are_aligned(yahoo: FakeYahoo, dow29_csv: pd.DataFrame
     yahoo.csv = csv[~((csv["tic"] == "XOM") & (csv["date"] == "2017-02-15"))]
     start, end = dt.date(2017, 2, 1), dt.date(2017, 2, 28)
     bars = load_bars(config(["CVX", "XOM"], start, end), provider=make_provider())
-    expected = reference(csv, ["CVX", "XOM"], start, end).drop(
+    expected = reference_bars(csv, ["CVX", "XOM"], start, end, adjusted=True).drop(
         pd.Timestamp("2017-02-15", tz="UTC"), level="timestamp"
     )
     assert_same_bars(bars, expected)
@@ -349,7 +313,7 @@ def test_one_rate_limit_is_retried(yahoo: FakeYahoo, dow29_csv: pd.DataFrame) ->
     yahoo.script(YFRateLimitError())
     start, end = dt.date(2017, 5, 1), dt.date(2017, 5, 31)
     bars = load_bars(config(["JPM"], start, end), provider=make_provider())
-    assert_same_bars(bars, reference(dow29_csv, ["JPM"], start, end))
+    assert_same_bars(bars, reference_bars(dow29_csv, ["JPM"], start, end, adjusted=True))
     calls = yahoo.history_calls()
     assert len(calls) == 2
     assert calls[0].params == calls[1].params
