@@ -375,6 +375,11 @@ class TrainConfig(StrictModel):
     eval: EvalConfig = EvalConfig()
     initial_cash: float = Field(default=100_000.0, gt=0)
 
+    def warmup_bars(self) -> int:
+        """Bars to load before the first decision: the features' warm-up plus the observation window."""
+        window = self.env.window if self.env.observation == "window" else 1
+        return self.features.warmup_bars() + window
+
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
         _check_regime_columns(self.features, self.regimes)

@@ -13,23 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stockbot.backtest.metrics import TRADE_COLUMNS as _TRADE_COLUMNS
 from stockbot.envs.market import MarketData
 from stockbot.execution import Simulator, TradeLog
 
 Decider = Callable[[int], np.ndarray]
 
 EQUITY_COLUMNS = ["timestamp", "equity", "cash", "gross_exposure", "net_exposure", "drawdown"]
-TRADE_COLUMNS = [
-    "timestamp",
-    "decision_timestamp",
-    "symbol",
-    "side",
-    "qty",
-    "price",
-    "notional",
-    "fee",
-    "slippage_cost",
-]
+TRADE_COLUMNS = list(_TRADE_COLUMNS)  # trades.csv, as the metrics read it
 
 
 @dataclass

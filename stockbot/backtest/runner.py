@@ -17,9 +17,8 @@ from stockbot.backtest.trained import TrainedRun, load_trained, policy_decider
 from stockbot.config import BacktestConfig, CostConfig, RiskConfig
 from stockbot.data import load_bars
 from stockbot.envs.base import TradingEnv
+from stockbot.envs.factory import env_class
 from stockbot.envs.market import MarketData
-from stockbot.envs.portfolio import PortfolioEnv
-from stockbot.envs.single import StockTradingEnv
 from stockbot.errors import ConfigError, DataError
 from stockbot.execution import CostModel, RiskLimits, Simulator
 from stockbot.paths import stockbot_home
@@ -116,8 +115,7 @@ def trained_decider(
     first = max(first, cfg.env.window - 1 if cfg.env.observation == "window" else 0)
     if first >= market.n_bars - 1:
         raise DataError(f"nothing to backtest: no bars after {start_day}")
-    cls = StockTradingEnv if cfg.env.kind == "single" else PortfolioEnv
-    env = cls(
+    env = env_class(cfg.env)(
         market,
         config=cfg.env,
         costs=costs or cfg.costs,
@@ -169,11 +167,6 @@ def _check_universe(run: TrainedRun, market: MarketData) -> None:
         )
 
 
-def warmup_for(run: TrainedRun) -> int:
-    env = run.config.env
-    return run.config.features.warmup_bars() + (env.window if env.observation == "window" else 1)
-
-
 def resolve_run(config: BacktestConfig) -> Path:
     policy = config.policy
     path = policy.path if policy.path is not None else stockbot_home() / "runs" / str(policy.run_id)
@@ -192,7 +185,7 @@ def run_backtest(config: BacktestConfig, *, bars: pd.DataFrame | None = None) ->
         if data.symbols is None and run.config.data.symbols is not None:
             data = data.model_copy(update={"symbols": run.config.data.symbols})
         if bars is None:
-            bars = load_bars(data, warmup_bars=warmup_for(run))
+            bars = load_bars(data, warmup_bars=run.config.warmup_bars())
         return backtest_trained(
             run,
             bars,

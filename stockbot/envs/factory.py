@@ -6,7 +6,7 @@ from typing import Literal
 
 import pandas as pd
 
-from stockbot.config import TrainConfig
+from stockbot.config import EnvConfig, TrainConfig
 from stockbot.envs.base import TradingEnv
 from stockbot.envs.market import MarketData
 from stockbot.envs.portfolio import PortfolioEnv
@@ -25,6 +25,10 @@ def build_market(
     return MarketData.from_frames(bars, pipeline.transform(bars)), pipeline
 
 
+def env_class(env: EnvConfig) -> type[TradingEnv]:
+    return StockTradingEnv if env.kind == "single" else PortfolioEnv
+
+
 def env_for(
     config: TrainConfig,
     market: MarketData,
@@ -35,8 +39,7 @@ def env_for(
     """An env over one split: random episode starts for training, one full pass otherwise."""
     bounds = None if split == "all" else market.split_bounds(config.split)[split]
     training = split == "train"
-    cls = StockTradingEnv if config.env.kind == "single" else PortfolioEnv
-    return cls(
+    return env_class(config.env)(
         market,
         config=config.env,
         costs=config.costs,

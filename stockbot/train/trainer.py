@@ -46,11 +46,6 @@ class TrainResult:
     backtest: BacktestResult
 
 
-def warmup_bars(config: TrainConfig) -> int:
-    env = config.env
-    return config.features.warmup_bars() + (env.window if env.observation == "window" else 1)
-
-
 def _env_factory(config: TrainConfig, market: MarketData) -> Callable[[], Any]:
     def make() -> Any:
         return Monitor(env_for(config, market, "train"))
@@ -58,7 +53,7 @@ def _env_factory(config: TrainConfig, market: MarketData) -> Callable[[], Any]:
     return make
 
 
-def _vec_env(config: TrainConfig, market: MarketData) -> VecEnv:
+def make_vec_env(config: TrainConfig, market: MarketData) -> VecEnv:
     fns = [_env_factory(config, market) for _ in range(config.ppo.n_envs)]
     vec: VecEnv = SubprocVecEnv(fns) if config.ppo.vec_env == "subproc" else DummyVecEnv(fns)
     vec.seed(config.ppo.seed)
@@ -102,7 +97,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, bars: pd.DataFrame | None
     th.set_num_threads(config.ppo.torch_threads)
     set_random_seed(config.ppo.seed)
     if bars is None:
-        bars = load_bars(config.data, warmup_bars=warmup_bars(config))
+        bars = load_bars(config.data, warmup_bars=config.warmup_bars())
     market, pipeline = build_market(config, bars)
     pipeline.save(out)
     (out / MARKET_FILE).write_text(
@@ -111,7 +106,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, bars: pd.DataFrame | None
     total = config.ppo.total_timesteps
     print(progress_line(0, total, "environment ready"), flush=True)
 
-    vec = _vec_env(config, market)
+    vec = make_vec_env(config, market)
     eval_env = Monitor(env_for(config, market, "val"))
     model = build_model(config, vec, out / "tb")
     staging = out / ".best"
