@@ -3,7 +3,9 @@
 Timing (DESIGN.md §2): the observation at bar t holds features up to and including t's close; the
 action chosen on it is sized at t's close, filled at t+1's open (+ slippage, fees) and the reward is
 the log return of equity from t's close to t+1's close, minus the optional penalties
-``turnover_penalty * traded notional / equity`` and ``drawdown_penalty * |drawdown|``.
+``turnover_penalty * traded notional / equity`` and ``drawdown_penalty * |drawdown|``. When the
+drawdown kill switch fires the episode ends, after flattening at the next open (that exit's cost is
+in the last reward).
 Each ``step`` touches only preallocated numpy arrays and one compiled execution kernel.
 
 Observation: ``{"features": (W, N*F) window or (N*F,) current row, "account": (N+3,)}``, the
@@ -78,6 +80,7 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
             rebalance_threshold=config.rebalance_threshold,
         )
         self._account = np.zeros(n + 3)
+        self._flat_target = np.zeros(n)
         self.t = self.first
         self.start = self.first
         self._window_obs = config.observation == "window"
@@ -101,6 +104,10 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
         before = self.sim.equity
         res = self.sim.step(self.t, self.actions(action))
         self.t += 1
+        if res.killed and self.t < self.last:
+            # the kill switch flattens at the next open: the episode's last reward includes that exit
+            res = self.sim.step(self.t, self._flat_target)
+            self.t += 1
         reward = math.log(max(res.equity, 1e-9 * self.sim.initial_cash) / before)
         cfg = self.config
         if cfg.turnover_penalty:

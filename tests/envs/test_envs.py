@@ -130,6 +130,7 @@ def test_drawdown_kill_ends_the_episode(bars3: pd.DataFrame) -> None:
         if term:
             break
     assert term and env.sim.drawdown <= -0.02
+    assert not env.sim.qty.any(), "the kill switch flattens the positions"
 
 
 def test_actions_change_positions(bars3: pd.DataFrame) -> None:
