@@ -214,5 +214,198 @@ def backtest_cmd(config_path: str | None, overrides: tuple[str, ...], out: str) 
     click.echo(f"\nWrote {target}/ (equity.csv, trades.csv, summary.json, plots/)")
 
 
+# ---------------------------------------------------------------------------- runs
+
+
+@main.group(cls=_Group)
+def runs() -> None:
+    """Jobs as runs: submit, list, show, logs, cancel, artifacts."""
+
+
+def _fmt_progress(doc: dict) -> str:
+    p = doc.get("progress") or {}
+    total = p.get("total")
+    step = f"{p.get('step')}/{total}" if total else ""
+    return f"{doc['status']:<9} {step:>13} {p.get('message') or ''}"
+
+
+@runs.command("submit")
+@click.argument("kind", type=click.Choice(["train", "backtest", "hmm_fit", "hmm_infer"]))
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="The job's YAML.")
+@_set_option
+@click.option("--wait", is_flag=True, help="Wait for the final status, showing progress.")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
+def runs_submit(
+    kind: str, config_path: str | None, overrides: tuple[str, ...], wait: bool, timeout: float | None
+) -> None:
+    """Validate and queue a job; the local executor is started if none runs."""
+    from stockbot.config import apply_overrides, read_yaml
+    from stockbot.jobs import ensure_executor, run_dir, submit, wait_for
+
+    raw = apply_overrides(read_yaml(config_path) if config_path else {}, list(overrides))
+    run_id = submit(kind, raw)
+    ensure_executor()
+    if not wait:
+        click.echo(run_id)
+        return
+    click.echo(f"submitted {run_id}", err=True)
+    doc = wait_for(run_id, timeout=timeout, on_update=lambda d: click.echo(_fmt_progress(d), err=True))
+    folder = run_dir(run_id)
+    click.echo(f"{run_id} {doc['status']}")
+    click.echo(f"  folder:   {folder}")
+    click.echo(f"  notebook: {folder / 'notebook.ipynb'}")
+    if doc.get("error"):
+        err = doc["error"]
+        click.echo(f"  error:    {err.get('type')}: {err.get('message')} (cell {err.get('cell')})")
+    if doc["status"] != "succeeded":
+        raise SystemExit(1)
+
+
+@runs.command("list")
+@click.option("--status", default=None)
+@click.option("--kind", default=None)
+@click.option("--owner", default=None)
+@click.option("--limit", type=int, default=20)
+def runs_list(status: str | None, kind: str | None, owner: str | None, limit: int) -> None:
+    """Newest runs first."""
+    from stockbot.store import RunStore
+
+    docs, total = RunStore().list(status=status, kind=kind, owner=owner, limit=limit)
+    for d in docs:
+        sharpe = (d.get("metrics") or {}).get("sharpe")
+        metric = f"sharpe {sharpe:.2f}" if isinstance(sharpe, float) else ""
+        click.echo(f"{d['_id']:<34} {d['owner']:<10} {_fmt_progress(d):<40} {metric}")
+    click.echo(f"({len(docs)} of {total})", err=True)
+
+
+@runs.command("show")
+@click.argument("run_id")
+def runs_show(run_id: str) -> None:
+    """The run document as JSON."""
+    import json
+
+    from stockbot.errors import JobError
+    from stockbot.store import RunStore
+
+    doc = RunStore().get(run_id)
+    if doc is None:
+        raise JobError(f"no run {run_id!r}")
+    click.echo(json.dumps(doc, indent=1, default=str))
+
+
+@runs.command("logs")
+@click.argument("run_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
+def runs_logs(run_id: str, follow: bool) -> None:
+    """The job's log (Papermill's output, cell by cell)."""
+    from stockbot.jobs.kinds import run_dir
+    from stockbot.jobs.wait import follow_log
+
+    if follow:
+        for line in follow_log(run_id):
+            click.echo(line)
+        return
+    path = run_dir(run_id) / "job.log"
+    click.echo(path.read_text(errors="replace") if path.exists() else "", nl=False)
+
+
+@runs.command("cancel")
+@click.argument("run_id")
+def runs_cancel(run_id: str) -> None:
+    """Cancel a queued or running run (its process group is ended)."""
+    from stockbot.errors import JobError
+    from stockbot.store import RunStore
+
+    doc = RunStore().request_cancel(run_id)
+    if doc is None:
+        raise JobError(f"no run {run_id!r}")
+    click.echo(f"{run_id}: {doc['status']}{' (cancel requested)' if doc['status'] == 'running' else ''}")
+
+
+@runs.command("artifacts")
+@click.argument("run_id")
+@click.option("--get", "relpath", default=None, help="Print one artifact (a path inside the run).")
+@click.option(
+    "--zip", "zip_to", type=click.Path(dir_okay=False), default=None, help="Write the run as a zip."
+)
+def runs_artifacts(run_id: str, relpath: str | None, zip_to: str | None) -> None:
+    """List a run's files, print one, or zip them all."""
+    from stockbot.jobs import list_artifacts, read_artifact, zip_run
+
+    if relpath:
+        sys.stdout.buffer.write(read_artifact(run_id, relpath))
+    elif zip_to:
+        Path(zip_to).write_bytes(zip_run(run_id))
+        click.echo(f"wrote {zip_to}")
+    else:
+        for item in list_artifacts(run_id):
+            click.echo(f"{item['size']:>12}  {item['path']}")
+
+
+# ---------------------------------------------------------------------------- daemons
+
+
+@main.group(cls=_Group)
+def store() -> None:
+    """The embedded store (SecantusDB), unless STOCKBOT_MONGO_URI points elsewhere."""
+
+
+@store.command("start")
+def store_start() -> None:
+    from stockbot.store import ensure_store
+
+    click.echo(ensure_store().uri)
+
+
+@store.command("stop")
+def store_stop() -> None:
+    from stockbot.store import stop_store
+
+    click.echo("stopped" if stop_store() else "not running")
+
+
+@store.command("status")
+def store_status_cmd() -> None:
+    import json
+
+    from stockbot.store import store_status
+
+    click.echo(json.dumps(store_status()))
+
+
+@main.group(cls=_Group)
+def executor() -> None:
+    """The job executor daemon."""
+
+
+@executor.command("start")
+@click.option("--concurrency", type=int, default=None, help="Jobs at once (default 1).")
+@click.option("--dask", default=None, metavar="ADDRESS", help="Run jobs on a Dask scheduler instead.")
+def executor_start(concurrency: int | None, dask: str | None) -> None:
+    import json
+
+    from stockbot.jobs import ensure_executor
+    from stockbot.store import ensure_store
+
+    ensure_store()
+    click.echo(json.dumps(ensure_executor(concurrency=concurrency, dask=dask)))
+
+
+@executor.command("stop")
+def executor_stop() -> None:
+    from stockbot.jobs import stop_executor
+
+    click.echo("stopped" if stop_executor() else "not running")
+
+
+@executor.command("status")
+def executor_status_cmd() -> None:
+    import json
+
+    from stockbot.jobs import executor_status
+
+    click.echo(json.dumps(executor_status()))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

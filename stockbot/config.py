@@ -415,6 +415,26 @@ class PolicyConfig(StrictModel):
         return self
 
 
+class ModelRef(StrictModel):
+    """A finished run this job builds on: its id in the store, or its folder."""
+
+    run_id: str | None = None
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ModelRef:
+        if (self.run_id is None) == (self.path is None):
+            raise ValueError("give exactly one of run_id or path")
+        return self
+
+
+class HMMInferConfig(StrictModel):
+    """An ``hmm_infer`` job: apply a fitted (frozen) HMM to other bars; never refits."""
+
+    data: DataConfig = DataConfig(start=dt.date(2017, 4, 3), end=dt.date(2017, 12, 6))
+    model: ModelRef
+
+
 class BacktestConfig(StrictModel):
     """A ``backtest`` job. For a trained run, features, regimes, env and normalisation come from the
     run's folder (never refit) and omitted ``costs``/``risk`` come from the run too."""
@@ -551,7 +571,9 @@ __all__ = [
     "EvalConfig",
     "FeatureConfig",
     "HMMConfig",
+    "HMMInferConfig",
     "MacdConfig",
+    "ModelRef",
     "PPOConfig",
     "PolicyConfig",
     "RegimeConfig",

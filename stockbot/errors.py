@@ -36,6 +36,14 @@ class NotFittedError(StockBotError):
     """A frozen component (ObsNorm, RegimeModel) was used before it was fitted or loaded."""
 
 
+class StoreError(StockBotError):
+    """The run store cannot be reached, started or asked."""
+
+
+class JobError(StockBotError):
+    """A job cannot be submitted, run, cancelled or read."""
+
+
 class BrokerError(StockBotError):
     """A broker rejected a request or answered with something unexpected."""
 
@@ -49,9 +57,11 @@ __all__ = [
     "ConfigError",
     "DataError",
     "FeatureError",
+    "JobError",
     "NotFittedError",
     "ProviderError",
     "RegimeError",
     "RiskLimitError",
     "StockBotError",
+    "StoreError",
 ]

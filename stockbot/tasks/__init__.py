@@ -1,8 +1,9 @@
 """Job bodies: one function per job kind, each taking a validated config and an output folder.
 
-The CLI and (later) the Papermill notebooks call these; they hold no logic of their own.
+The CLI and the Papermill notebooks call these; they hold no logic of their own.
 """
 
-from stockbot.tasks.hmm import HMMFitResult, run_hmm_fit
+from stockbot.tasks.backtest import run_backtest_job
+from stockbot.tasks.hmm import HMMFitResult, HMMInferResult, run_hmm_fit, run_hmm_infer
 
-__all__ = ["HMMFitResult", "run_hmm_fit"]
+__all__ = ["HMMFitResult", "HMMInferResult", "run_backtest_job", "run_hmm_fit", "run_hmm_infer"]

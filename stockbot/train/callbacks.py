@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 
-PROGRESS_PREFIX = "STOCKBOT_PROGRESS"
+from stockbot.progress import progress_line
 
-
-def progress_line(step: int, total: int, message: str) -> str:
-    return f"{PROGRESS_PREFIX} " + json.dumps({"step": step, "total": total, "message": message})
+__all__ = ["ProgressCallback", "ValidationCallback", "progress_line"]
 
 
 class ProgressCallback(BaseCallback):

@@ -1,0 +1,226 @@
+"""Executors: claim queued runs and supervise them (DESIGN.md §4).
+
+``local``: a small daemon process (started on demand, like the store) with a concurrency limit;
+each claimed run gets a supervisor thread that runs Papermill in a child process group.
+``dask``: the same loop, but each claimed run's supervisor runs as a task on a ``distributed``
+cluster, so cancel works through the store there too. On start, and every few seconds, runs whose
+heartbeat went stale are marked ``failed`` (``lost``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from stockbot.errors import JobError
+from stockbot.jobs.supervisor import recover, supervise
+from stockbot.paths import stockbot_home
+from stockbot.store.runs import RunStore
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.25
+RECOVER_SECONDS = 5.0
+
+
+class Executor:
+    """The claim loop. Subclasses decide where a claimed run's supervisor runs."""
+
+    name = "base"
+
+    def __init__(self, store: RunStore, concurrency: int = 1) -> None:
+        if concurrency < 1:
+            raise JobError(f"executor concurrency must be >= 1, got {concurrency}")
+        self.store = store
+        self.concurrency = concurrency
+        self.active: dict[str, Future[Any]] = {}
+        self.stopping = threading.Event()
+
+    def run_forever(self) -> None:
+        recover(self.store)
+        last_recover = time.monotonic()
+        while not self.stopping.is_set():
+            self.active = {k: f for k, f in self.active.items() if not f.done()}
+            while len(self.active) < self.concurrency:
+                run = self.store.claim(self.describe())
+                if run is None:
+                    break
+                log.info("claimed %s (%s)", run["_id"], run["kind"])
+                self.active[run["_id"]] = self.dispatch(run)
+            if time.monotonic() - last_recover >= RECOVER_SECONDS:
+                recover(self.store)
+                last_recover = time.monotonic()
+            self.stopping.wait(POLL_SECONDS)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "started_at": dt.datetime.now(dt.UTC), "executor_pid": os.getpid()}
+
+    def dispatch(self, run: dict[str, Any]) -> Future[Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.stopping.set()
+
+
+class LocalExecutor(Executor):
+    name = "local"
+
+    def __init__(self, store: RunStore, concurrency: int = 1) -> None:
+        super().__init__(store, concurrency)
+        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="supervisor")
+
+    def dispatch(self, run: dict[str, Any]) -> Future[Any]:
+        return self.pool.submit(supervise, run, self.store, run["executor"])
+
+
+def _dask_task(run: dict[str, Any], home: str, uri: str | None) -> str:
+    """Runs on a Dask worker: supervise an already-claimed run against the same store."""
+    os.environ["STOCKBOT_HOME"] = home
+    from stockbot.store.db import get_db
+
+    store = RunStore(get_db(uri))
+    executor = {**run["executor"], "dask_key": _current_key()}
+    return supervise(run, store, executor).value
+
+
+def _current_key() -> str | None:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().get_current_task())
+    except (ImportError, ValueError):
+        return None
+
+
+class DaskExecutor(Executor):
+    name = "dask"
+
+    def __init__(self, store: RunStore, address: str, concurrency: int = 4, uri: str | None = None) -> None:
+        super().__init__(store, concurrency)
+        from distributed import Client
+
+        self.client = Client(address, set_as_default=False)
+        self.uri = uri
+
+    def dispatch(self, run: dict[str, Any]) -> Future[Any]:
+        fut = self.client.submit(
+            _dask_task, run, str(stockbot_home()), self.uri, key=f"stockbot-{run['_id']}", pure=False
+        )
+        return fut  # type: ignore[return-value]
+
+    def close(self) -> None:
+        super().close()
+        self.client.close()
+
+
+# ---------------------------------------------------------------------------- the local daemon
+
+
+def _files(home: Path) -> tuple[Path, Path, Path]:
+    return home / "executor.json", home / "executor.lock", home / "executor.log"
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def executor_status(home: Path | None = None) -> dict[str, Any]:
+    info_path = _files(home or stockbot_home())[0]
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, ValueError):
+        return {"running": False}
+    return {**info, "running": _alive(info.get("pid"))}
+
+
+def ensure_executor(
+    home: Path | None = None, concurrency: int | None = None, dask: str | None = None
+) -> dict[str, Any]:
+    """Start the executor daemon for this home unless one runs; return its status."""
+    home = home or stockbot_home()
+    info_path, lock_path, log_path = _files(home)
+    home.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as lockfh:
+        fcntl.flock(lockfh, fcntl.LOCK_EX)
+        status = executor_status(home)
+        if status["running"]:
+            return status
+        conc = concurrency or int(os.environ.get("STOCKBOT_EXECUTOR_CONCURRENCY", "1"))
+        cmd = [sys.executable, "-m", "stockbot.jobs", "--concurrency", str(conc)]
+        if dask:
+            cmd += ["--dask", dask]
+        with log_path.open("ab") as logfh:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=logfh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "STOCKBOT_HOME": str(home)},
+            )
+        info = {
+            "pid": proc.pid,
+            "concurrency": conc,
+            "dask": dask,
+            "started_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        info_path.write_text(json.dumps(info))
+        return {**info, "running": True}
+
+
+def stop_executor(home: Path | None = None, timeout: float = 15.0) -> bool:
+    """Stop the daemon (SIGTERM; its running jobs are cancelled and recorded so); True if one ran."""
+    home = home or stockbot_home()
+    status = executor_status(home)
+    pid = status.get("pid")
+    if not status["running"] or not pid:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def shutdown(executor: Executor) -> None:
+    """On a clean stop, running jobs are cancelled (their process groups ended) and recorded so."""
+    for run_id in list(executor.active):
+        executor.store.request_cancel(run_id)
+    deadline = time.monotonic() + 15.0
+    while any(not f.done() for f in executor.active.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if isinstance(executor, LocalExecutor):
+        executor.pool.shutdown(wait=False)

@@ -1,0 +1,141 @@
+"""Submitting a job: validate the config first (a bad config never becomes a queued run), then
+write the run folder and the ``queued`` run document (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import os
+import secrets
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from stockbot.config import DataConfig, config_hash, dump_config, to_plain, validate_config
+from stockbot.errors import ConfigError, DataError
+from stockbot.jobs.kinds import job_kind, run_dir
+from stockbot.store.runs import RunStatus, RunStore, now
+
+
+def default_owner() -> str:
+    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+
+
+def new_run_id(kind: str) -> str:
+    return f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{kind}-{secrets.token_hex(2)}"
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    from stockbot import __version__
+
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+def data_fingerprint(data: DataConfig) -> str:
+    """Hash of what the data config points at: a file's bytes for file providers, the request
+    itself for network providers (their bars are fingerprinted in the run's data report)."""
+    h = hashlib.sha256(repr(to_plain(data)).encode())
+    path: Path | None = None
+    if data.provider == "sample":
+        from stockbot.data.providers.sample import sample_path
+
+        path = sample_path(data.dataset or "dow29")
+    elif data.path is not None:
+        path = Path(data.path).expanduser()
+    if path is not None and path.is_file():
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _check_symbols(data: DataConfig, field: str) -> None:
+    """Unknown symbols of local files are a config error at submit time."""
+    if data.provider not in ("sample", "csv", "parquet") or data.symbols is None:
+        return
+    from stockbot.data.loader import make_provider
+
+    try:
+        available = set(make_provider(data).available_symbols())  # type: ignore[attr-defined]
+    except DataError as e:
+        raise ConfigError(f"{field}: {e}") from e
+    unknown = [s for s in data.symbols if s not in available]
+    if unknown:
+        raise ConfigError(f"{field}.symbols: {unknown} are not in the data; available: {sorted(available)}")
+
+
+def _check_parent(store: RunStore, run_id: str, kind: str, field: str) -> None:
+    doc = store.get(run_id)
+    if doc is None:
+        raise ConfigError(f"{field}.run_id: no run {run_id!r}")
+    if doc["kind"] != kind or doc["status"] != RunStatus.SUCCEEDED.value:
+        raise ConfigError(
+            f"{field}.run_id: {run_id} is a {doc['status']} {doc['kind']} run; need a succeeded {kind}"
+        )
+
+
+def validate_job(kind: str, config: dict[str, Any] | BaseModel, store: RunStore | None = None) -> BaseModel:
+    """The validated config of a job, with the checks that need the data or the store."""
+    spec = job_kind(kind)
+    raw = to_plain(config) if isinstance(config, BaseModel) else config
+    cfg = validate_config(spec.config, raw)
+    _check_symbols(cfg.data, "data")  # type: ignore[attr-defined]
+    if kind == "backtest" and cfg.policy.run_id is not None:  # type: ignore[attr-defined]
+        _check_parent(store or RunStore(), cfg.policy.run_id, "train", "policy")  # type: ignore[attr-defined]
+    if kind == "hmm_infer" and cfg.model.run_id is not None:  # type: ignore[attr-defined]
+        _check_parent(store or RunStore(), cfg.model.run_id, "hmm_fit", "model")  # type: ignore[attr-defined]
+    return cfg
+
+
+def submit(
+    kind: str, config: dict[str, Any] | BaseModel, owner: str | None = None, *, store: RunStore | None = None
+) -> str:
+    """Validate, write ``runs/<id>/config.yaml`` and a ``queued`` run document; return the id."""
+    store = store or RunStore()
+    cfg = validate_job(kind, config, store)
+    run_id = new_run_id(kind)
+    folder = run_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=False)
+    (folder / "config.yaml").write_text(dump_config(cfg))
+    parent = None
+    if kind == "backtest":
+        parent = cfg.policy.run_id  # type: ignore[attr-defined]
+    elif kind == "hmm_infer":
+        parent = cfg.model.run_id  # type: ignore[attr-defined]
+    store.create(
+        {
+            "_id": run_id,
+            "kind": kind,
+            "owner": owner or default_owner(),
+            "status": RunStatus.QUEUED.value,
+            "created_at": now(),
+            "started_at": None,
+            "finished_at": None,
+            "heartbeat_at": None,
+            "config": to_plain(cfg),
+            "config_hash": config_hash(cfg),
+            "data_fingerprint": data_fingerprint(cfg.data),  # type: ignore[attr-defined]
+            "code_version": code_version(),
+            "parent": parent,
+            "progress": {"step": 0, "total": None, "message": "queued"},
+            "metrics": None,
+            "error": None,
+            "cancel_requested_at": None,
+            "executor": None,
+        }
+    )
+    return run_id

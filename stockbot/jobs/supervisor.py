@@ -1,0 +1,228 @@
+"""The supervisor of one claimed run: Papermill in a child process group, the log, progress,
+heartbeats, cancel, and the final status (DESIGN.md §4). It runs inside an executor (a thread of
+the local executor, or a Dask task) — never inside the job's kernel — so a dead executor leaves a
+stale heartbeat that recovery turns into ``failed`` (``lost``)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from stockbot.jobs.kinds import job_kind, notebooks_dir, run_dir
+from stockbot.progress import PROGRESS_PREFIX
+from stockbot.store.runs import HEARTBEAT_SECONDS, RunStatus, RunStore
+
+log = logging.getLogger(__name__)
+
+KILL_GRACE = 5.0
+
+
+def papermill_command(kind: str, run_id: str) -> list[str]:
+    folder = run_dir(run_id)
+    return [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(notebooks_dir() / job_kind(kind).notebook),
+        str(folder / "notebook.ipynb"),
+        "-p",
+        "run_id",
+        run_id,
+        "-p",
+        "config_path",
+        str(folder / "config.yaml"),
+        "--log-output",
+        "--no-progress-bar",
+        "--cwd",
+        str(folder),
+    ]
+
+
+def kill_group(pgid: int, grace: float = KILL_GRACE) -> None:
+    """SIGTERM the job's process group, SIGKILL what is left after ``grace`` seconds."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def notebook_error(path: Path) -> dict[str, Any]:
+    """{type, message, cell} of the failing cell of an executed notebook (Papermill keeps it)."""
+    import nbformat  # ~1 s to import: only when a job failed
+
+    try:
+        book = nbformat.read(path, as_version=4)
+    except (OSError, ValueError) as e:
+        return {"type": "JobError", "message": f"no executed notebook ({e})", "cell": None}
+    code_cells = [c for c in book.cells if c.cell_type == "code"]
+    for number, cell in enumerate(code_cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return {
+                    "type": out.get("ename", "Error"),
+                    "message": out.get("evalue", ""),
+                    "cell": number,
+                    "source": cell.source[:500],
+                }
+    return {"type": "JobError", "message": "the notebook failed without an error output", "cell": None}
+
+
+class Supervisor:
+    """Runs one already-claimed run to its final status."""
+
+    def __init__(self, run: dict[str, Any], store: RunStore, executor: dict[str, Any]) -> None:
+        self.run = run
+        self.run_id: str = run["_id"]
+        self.store = store
+        self.executor = executor
+        self.folder = run_dir(self.run_id)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.cancelled = threading.Event()
+        self.done = threading.Event()
+        self._progress: dict[str, Any] | None = None
+        self._progress_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ main
+
+    def __call__(self) -> RunStatus:
+        try:
+            return self._run()
+        except Exception as e:  # the run must not stay "running": record why and re-raise
+            log.exception("supervisor of %s failed", self.run_id)
+            self.store.finish(
+                self.run_id,
+                RunStatus.FAILED,
+                error={"type": type(e).__name__, "message": str(e), "cell": None},
+            )
+            raise
+
+    def _run(self) -> RunStatus:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "STOCKBOT_RUN_ID": self.run_id}
+        with (self.folder / "job.log").open("ab") as logfh:
+            self.proc = subprocess.Popen(
+                papermill_command(self.run["kind"], self.run_id),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+                cwd=self.folder,
+            )
+            pid = self.proc.pid
+            self.store.update_running(
+                self.run_id,
+                {
+                    "executor": {**self.executor, "pid": pid, "pgid": pid, "host": socket.gethostname()},
+                    "progress": {"step": 0, "total": None, "message": "starting"},
+                },
+            )
+            beat = threading.Thread(target=self._heartbeat, name=f"heartbeat-{self.run_id}", daemon=True)
+            beat.start()
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                logfh.write(line)
+                logfh.flush()
+                self._parse(line)
+            rc = self.proc.wait()
+        self.done.set()
+        beat.join(timeout=HEARTBEAT_SECONDS + 1)
+        self._flush_progress()
+        return self._finish(rc)
+
+    # ------------------------------------------------------------------ while running
+
+    def _parse(self, raw: bytes) -> None:
+        text = raw.decode(errors="replace")
+        at = text.find(PROGRESS_PREFIX)
+        if at < 0:
+            return
+        try:
+            progress = json.loads(text[at + len(PROGRESS_PREFIX) :].strip())
+        except ValueError:
+            return
+        with self._progress_lock:
+            self._progress = progress
+
+    def _flush_progress(self) -> None:
+        with self._progress_lock:
+            progress, self._progress = self._progress, None
+        if progress is not None:
+            self.store.update_running(self.run_id, {"progress": progress})
+
+    def _heartbeat(self) -> None:
+        """Every beat: heartbeat + latest progress; act on a cancel request."""
+        tick = min(0.5, HEARTBEAT_SECONDS)
+        last = 0.0
+        while not self.done.wait(tick):
+            self._flush_progress()
+            if time.monotonic() - last >= HEARTBEAT_SECONDS:
+                self.store.update_running(self.run_id, {})
+                last = time.monotonic()
+            doc = self.store.get(self.run_id)
+            if doc and doc.get("cancel_requested_at") and not self.cancelled.is_set():
+                self.cancelled.set()
+                if self.proc is not None:
+                    kill_group(self.proc.pid)
+
+    # ------------------------------------------------------------------ the end
+
+    def _finish(self, rc: int) -> RunStatus:
+        if self.cancelled.is_set():
+            status = RunStatus.CANCELLED
+            self.store.finish(
+                self.run_id,
+                status,
+                error={"type": "cancelled", "message": "cancelled on request", "cell": None},
+            )
+        elif rc == 0:
+            status = RunStatus.SUCCEEDED
+            self.store.finish(self.run_id, status, metrics=self._metrics())
+        else:
+            status = RunStatus.FAILED
+            self.store.finish(self.run_id, status, error=notebook_error(self.folder / "notebook.ipynb"))
+        log.info("run %s %s", self.run_id, status.value)
+        return status
+
+    def _metrics(self) -> dict[str, Any] | None:
+        try:
+            summary = json.loads((self.folder / "summary.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return summary.get("policy")
+
+
+def supervise(run: dict[str, Any], store: RunStore, executor: dict[str, Any]) -> RunStatus:
+    return Supervisor(run, store, executor)()
+
+
+def recover(store: RunStore) -> list[str]:
+    """Mark runs whose heartbeat went stale as failed (``lost``), ending their process group if it
+    still exists on this host. Returns their ids."""
+    lost = []
+    host = socket.gethostname()
+    for doc in store.stale_running():
+        executor = doc.get("executor") or {}
+        pgid = executor.get("pgid")
+        if pgid and executor.get("host") == host:
+            kill_group(int(pgid), grace=1.0)
+        if store.mark_lost(doc["_id"], doc.get("heartbeat_at"), "the executor stopped heartbeating"):
+            lost.append(doc["_id"])
+    return lost

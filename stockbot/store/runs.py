@@ -1,0 +1,147 @@
+"""Run documents (collection ``runs``, DESIGN.md §4) and the conditional updates that move them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.database import Database
+
+from stockbot.store.safety import check_plain, plain_filter
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+HEARTBEAT_SECONDS = 5.0
+STALE_SECONDS = 30.0
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class RunStore:
+    def __init__(self, db: Database | None = None) -> None:
+        if db is None:
+            from stockbot.store.db import get_db
+
+            db = get_db()
+        self.col = db["runs"]
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        return self.col.find_one({"_id": str(run_id)})
+
+    def list(
+        self,
+        *,
+        owner: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        skip: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Newest first; every filter is an equality on a plain value."""
+        query = plain_filter(owner=owner, kind=kind, status=status)
+        total = self.col.count_documents(query)
+        cursor = self.col.find(query).sort("created_at", DESCENDING).skip(max(skip, 0)).limit(max(limit, 0))
+        return list(cursor), total
+
+    # ------------------------------------------------------------------ writes
+
+    def create(self, doc: dict[str, Any]) -> None:
+        check_plain(doc, "run")
+        self.col.insert_one(doc)
+
+    def claim(self, executor: dict[str, Any], run_id: str | None = None) -> dict[str, Any] | None:
+        """Move the oldest queued run (or ``run_id``) to running; None if another process won."""
+        query: dict[str, Any] = {"status": RunStatus.QUEUED.value}
+        if run_id is not None:
+            query["_id"] = str(run_id)
+        t = now()
+        return self.col.find_one_and_update(
+            query,
+            {
+                "$set": {
+                    "status": RunStatus.RUNNING.value,
+                    "started_at": t,
+                    "heartbeat_at": t,
+                    "executor": executor,
+                }
+            },
+            sort=[("created_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def update_running(self, run_id: str, fields: dict[str, Any]) -> bool:
+        """Set fields on a run that is still running (heartbeat, progress, executor details)."""
+        res = self.col.update_one(
+            {"_id": run_id, "status": RunStatus.RUNNING.value}, {"$set": {**fields, "heartbeat_at": now()}}
+        )
+        return res.matched_count == 1
+
+    def finish(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        metrics: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> bool:
+        """Final status of a running run (conditional: only one process may finish it)."""
+        fields: dict[str, Any] = {
+            "status": status.value,
+            "finished_at": now(),
+            "progress.message": status.value,
+        }
+        if metrics is not None:
+            fields["metrics"] = metrics
+        if error is not None:
+            fields["error"] = error
+        res = self.col.update_one({"_id": run_id, "status": RunStatus.RUNNING.value}, {"$set": fields})
+        return res.matched_count == 1
+
+    def request_cancel(self, run_id: str) -> dict[str, Any] | None:
+        """Cancel: a queued run is cancelled at once; a running one gets ``cancel_requested_at``,
+        which its supervisor acts on. Returns the updated document (None if unknown)."""
+        t = now()
+        doc = self.col.find_one_and_update(
+            {"_id": str(run_id), "status": RunStatus.QUEUED.value},
+            {"$set": {"status": RunStatus.CANCELLED.value, "finished_at": t, "cancel_requested_at": t}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is not None:
+            return doc
+        return self.col.find_one_and_update(
+            {"_id": str(run_id), "status": RunStatus.RUNNING.value, "cancel_requested_at": None},
+            {"$set": {"cancel_requested_at": t}},
+            return_document=ReturnDocument.AFTER,
+        ) or self.get(run_id)
+
+    def stale_running(self, max_age: float = STALE_SECONDS) -> list[dict[str, Any]]:
+        cutoff = now() - dt.timedelta(seconds=max_age)
+        return list(self.col.find({"status": RunStatus.RUNNING.value, "heartbeat_at": {"$lt": cutoff}}))
+
+    def mark_lost(self, run_id: str, heartbeat_at: Any, message: str) -> bool:
+        """Fail a stale run, unless its heartbeat moved since it was read."""
+        res = self.col.update_one(
+            {"_id": run_id, "status": RunStatus.RUNNING.value, "heartbeat_at": heartbeat_at},
+            {
+                "$set": {
+                    "status": RunStatus.FAILED.value,
+                    "finished_at": now(),
+                    "error": {"type": "lost", "message": message, "cell": None},
+                }
+            },
+        )
+        return res.matched_count == 1
