@@ -20,7 +20,7 @@ from typing import Any
 
 from stockbot.jobs.kinds import job_kind, notebooks_dir, run_dir
 from stockbot.progress import PROGRESS_PREFIX
-from stockbot.store.runs import HEARTBEAT_SECONDS, RunStatus, RunStore
+from stockbot.store.runs import RunStatus, RunStore, heartbeat_seconds
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class Supervisor:
                 self._parse(line)
             rc = self.proc.wait()
         self.done.set()
-        beat.join(timeout=HEARTBEAT_SECONDS + 1)
+        beat.join(timeout=heartbeat_seconds() + 1)
         self._flush_progress()
         return self._finish(rc)
 
@@ -169,11 +169,12 @@ class Supervisor:
 
     def _heartbeat(self) -> None:
         """Every beat: heartbeat + latest progress; act on a cancel request."""
-        tick = min(0.5, HEARTBEAT_SECONDS)
+        every = heartbeat_seconds()
+        tick = min(0.5, every)
         last = 0.0
         while not self.done.wait(tick):
             self._flush_progress()
-            if time.monotonic() - last >= HEARTBEAT_SECONDS:
+            if time.monotonic() - last >= every:
                 self.store.update_running(self.run_id, {})
                 last = time.monotonic()
             doc = self.store.get(self.run_id)

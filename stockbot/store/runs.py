@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from enum import StrEnum
 from typing import Any
 
@@ -23,6 +24,16 @@ class RunStatus(StrEnum):
 TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 30.0
+
+
+def heartbeat_seconds() -> float:
+    """How often a supervisor beats (``STOCKBOT_HEARTBEAT_SECONDS``, default 5)."""
+    return float(os.environ.get("STOCKBOT_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
+
+
+def stale_seconds() -> float:
+    """How old a heartbeat may get before its run counts as lost (``STOCKBOT_STALE_SECONDS``, 30)."""
+    return float(os.environ.get("STOCKBOT_STALE_SECONDS", STALE_SECONDS))
 
 
 def now() -> dt.datetime:
@@ -128,8 +139,8 @@ class RunStore:
             return_document=ReturnDocument.AFTER,
         ) or self.get(run_id)
 
-    def stale_running(self, max_age: float = STALE_SECONDS) -> list[dict[str, Any]]:
-        cutoff = now() - dt.timedelta(seconds=max_age)
+    def stale_running(self, max_age: float | None = None) -> list[dict[str, Any]]:
+        cutoff = now() - dt.timedelta(seconds=stale_seconds() if max_age is None else max_age)
         return list(self.col.find({"status": RunStatus.RUNNING.value, "heartbeat_at": {"$lt": cutoff}}))
 
     def mark_lost(self, run_id: str, heartbeat_at: Any, message: str) -> bool:
