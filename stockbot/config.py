@@ -196,6 +196,16 @@ class FeatureConfig(StrictModel):
         need += list(self.volatility)  # std of 1-bar log returns: one bar lost to the return
         return max(need)
 
+    def settle_bars(self) -> int:
+        """Extra history loaded before a first decision so that recursive features (EMA, MACD,
+        Wilder's RSI and ATR) have forgotten where the data began: 8 times the longest span, which
+        leaves them within ~1e-7 of values computed from any earlier start."""
+        spans = list(self.ema)
+        if self.macd:
+            spans += [self.macd.slow + self.macd.signal]
+        spans += [w for w in (self.rsi, self.atr) if w]
+        return 8 * max(spans) if spans else 0
+
 
 class RegimeConfig(StrictModel):
     """Gaussian HMM market regimes, fitted on the training split only and frozen."""
@@ -376,9 +386,10 @@ class TrainConfig(StrictModel):
     initial_cash: float = Field(default=100_000.0, gt=0)
 
     def warmup_bars(self) -> int:
-        """Bars to load before the first decision: the features' warm-up plus the observation window."""
+        """Bars to load before the first decision (``data.start``): the features' warm-up, the
+        history recursive features need to settle, and the observation window before it."""
         window = self.env.window if self.env.observation == "window" else 1
-        return self.features.warmup_bars() + window
+        return self.features.warmup_bars() + self.features.settle_bars() + window - 1
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:

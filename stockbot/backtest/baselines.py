@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from stockbot.backtest.engine import Decider
+from stockbot.data.schema import coerce_numeric, session_dates, to_utc
 from stockbot.envs.market import MarketData
 from stockbot.errors import DataError
 
@@ -42,16 +43,29 @@ def weights_csv(market: MarketData, start: int, path: Path) -> Decider:
     missing = [c for c in ("timestamp", "symbol", "weight") if c not in frame.columns]
     if missing:
         raise DataError(f"weights file {path} lacks columns {missing}; need timestamp, symbol, weight")
-    weights = pd.to_numeric(frame["weight"], errors="coerce")
+    weights = coerce_numeric(frame["weight"], "weight", f"weights file {path}")
     if weights.isna().any():
         row = int(np.flatnonzero(weights.isna().to_numpy())[0])
-        raise DataError(f"weights file {path}: row {row} has weight {frame['weight'].iloc[row]!r}")
+        raise DataError(f"weights file {path}: row {row} has no weight")
+    if (weights < 0).any():
+        row = int(np.flatnonzero((weights < 0).to_numpy())[0])
+        raise DataError(
+            f"weights file {path}: row {row} has weight {weights.iloc[row]}; weights must be >= 0"
+        )
     unknown = sorted(set(frame["symbol"].astype(str)) - set(market.symbols))
     if unknown:
+        raise DataError(f"weights file {path} names symbols {unknown}; the data has {market.symbols}")
+    stamps = to_utc(frame["timestamp"], source=f"weights file {path}")
+    if market.daily:
+        stamps = session_dates(stamps, market.exchange_tz)
+    bars = set(market.timestamps)
+    unmatched = sorted({t for t in stamps if t not in bars})
+    if unmatched:
+        shown = ", ".join(str(t) for t in unmatched[:5])
         raise DataError(
-            f"weights file {path} names symbols {unknown} that are not in the data {market.symbols}"
+            f"weights file {path}: {len(unmatched)} timestamp(s) match no bar of the data ({shown}); "
+            "each row is the target decided at the close of that bar"
         )
-    stamps = pd.to_datetime(frame["timestamp"], utc=True).dt.normalize()
     table = (
         pd.DataFrame({"timestamp": stamps, "symbol": frame["symbol"].astype(str), "weight": weights})
         .pivot_table(index="timestamp", columns="symbol", values="weight", aggfunc="last")

@@ -212,7 +212,7 @@ def _check_trades(trades: pd.DataFrame) -> pd.DataFrame:
         raise TypeError(f"trades must be a pandas DataFrame, got {type(trades).__name__}")
     if len(trades) == 0:
         return trades
-    needed = ("timestamp", "symbol", "side", "qty", "price", "fee")
+    needed = ("timestamp", "symbol", "side", "qty", "price", "notional", "fee")
     missing = [c for c in needed if c not in trades.columns]
     if missing:
         raise ValueError(f"trades is missing columns {missing}")

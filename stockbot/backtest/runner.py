@@ -157,13 +157,27 @@ def backtest_trained(
 
 
 def _check_universe(run: TrainedRun, market: MarketData) -> None:
+    """The backtest market must be the one the policy was trained on: same symbols in the same
+    order, same observation columns, same bar spacing."""
     info = run.path / MARKET_FILE
-    if not info.is_file():
-        return
-    expected = json.loads(info.read_text())["symbols"]
-    if market.symbols != expected:
+    try:
+        trained = json.loads(info.read_text())
+        symbols, columns = trained["symbols"], trained["columns"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{info} is missing or malformed ({e}); is {run.path} a finished train run?") from e
+    if market.symbols != symbols:
         raise DataError(
-            f"the policy was trained on symbols {expected}; the backtest data has {market.symbols}"
+            f"the policy was trained on symbols {symbols}; the backtest data has {market.symbols}"
+        )
+    if market.columns != columns:
+        raise DataError(
+            f"the policy was trained on observation columns {columns}; these are {market.columns}"
+        )
+    daily = trained.get("daily", True)
+    if market.daily != daily:
+        raise DataError(
+            f"the policy was trained on {'daily' if daily else 'intraday'} bars; the backtest data is "
+            f"{'daily' if market.daily else 'intraday'}"
         )
 
 

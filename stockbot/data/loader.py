@@ -120,6 +120,11 @@ def load_bars_with_report(
     )
     find_gaps(bars, interval=config.interval, calendar_name=config.calendar, report=report)
     bars = align_symbols(bars, report)
+    lost = [s for s in (symbols or []) if s not in set(symbols_of(bars))]
+    if lost:
+        raise DataError(
+            f"{label}: no valid bars left for {', '.join(lost)} after validation ({report.summary()})"
+        )
     if bars.empty:
         raise DataError(f"{label}: no timestamp is shared by every symbol from {start} to {end}")
     if not report.is_clean():

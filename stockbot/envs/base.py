@@ -52,7 +52,8 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
         self.last = hi  # fills happen at most at bar `hi`
         if self.last - self.first < 1:
             raise ConfigError(
-                f"the split has {hi - lo + 1} bars, too few for a window of {self.window} and one step"
+                f"bars {market.timestamps[lo].date()}..{market.timestamps[hi].date()} ({hi - lo + 1}) "
+                f"are too few for an observation window of {self.window} and one step"
             )
         span = self.last - self.first
         self.episode_bars = min(episode_bars, span) if episode_bars else span

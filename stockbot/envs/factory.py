@@ -11,6 +11,7 @@ from stockbot.envs.base import TradingEnv
 from stockbot.envs.market import MarketData
 from stockbot.envs.portfolio import PortfolioEnv
 from stockbot.envs.single import StockTradingEnv
+from stockbot.errors import ConfigError
 from stockbot.pipeline import ObservationPipeline
 
 Split = Literal["train", "val", "test", "all"]
@@ -29,6 +30,24 @@ def env_class(env: EnvConfig) -> type[TradingEnv]:
     return StockTradingEnv if env.kind == "single" else PortfolioEnv
 
 
+def split_bounds(config: TrainConfig, market: MarketData) -> dict[str, tuple[int, int]]:
+    """Bar ranges of the splits (training starts at ``data.start``); each must hold 2+ bars."""
+    bounds = market.split_bounds(config.split)
+    if config.data.start is not None:
+        lo, hi = bounds["train"]
+        bounds["train"] = (max(lo, market.first_index_on_or_after(config.data.start)), hi)
+    ends = {"train": config.split.train_end, "val": config.split.val_end}
+    for name, (lo, hi) in bounds.items():
+        if hi - lo < 1:
+            last = market.timestamps[-1].date()
+            where = f"up to {ends[name]}" if name in ends else f"after val_end {config.split.val_end}"
+            raise ConfigError(
+                f"split: the {name} split has {max(hi - lo + 1, 0)} bar(s) {where} (data ends {last}); "
+                "every split needs at least 2 bars: move split.train_end/val_end or load more data"
+            )
+    return bounds
+
+
 def env_for(
     config: TrainConfig,
     market: MarketData,
@@ -37,7 +56,7 @@ def env_for(
     random_start: bool | None = None,
 ) -> TradingEnv:
     """An env over one split: random episode starts for training, one full pass otherwise."""
-    bounds = None if split == "all" else market.split_bounds(config.split)[split]
+    bounds = None if split == "all" else split_bounds(config, market)[split]
     training = split == "train"
     return env_class(config.env)(
         market,

@@ -25,6 +25,8 @@ class MarketData:
     open: np.ndarray
     close: np.ndarray
     obs: np.ndarray
+    daily: bool = True  # bars stamped at 00:00 UTC of their session date
+    exchange_tz: str = "America/New_York"
 
     @classmethod
     def from_frames(cls, bars: pd.DataFrame, observations: pd.DataFrame) -> MarketData:
@@ -36,10 +38,12 @@ class MarketData:
         full = pd.MultiIndex.from_product([stamps, symbols], names=["timestamp", "symbol"])
         obs = observations.reindex(full)
         if obs.isna().to_numpy().any():
-            raise DataError("observations are not aligned across symbols (load bars with alignment)")
+            ts, sym = obs.index[np.flatnonzero(obs.isna().to_numpy().any(axis=1))[0]]
+            raise DataError(f"no observation for {sym} at {ts}: load bars aligned across symbols (load_bars)")
         px = bars.reindex(full)[["open", "close"]]
         if px.isna().to_numpy().any():
-            raise DataError("bars are missing for some observation rows")
+            ts, sym = px.index[np.flatnonzero(px.isna().to_numpy().any(axis=1))[0]]
+            raise DataError(f"no bar for {sym} at {ts}, though it has observations")
         t, n = len(stamps), len(symbols)
         return cls(
             timestamps=pd.DatetimeIndex(stamps),
@@ -48,6 +52,7 @@ class MarketData:
             open=px["open"].to_numpy(np.float64).reshape(t, n),
             close=px["close"].to_numpy(np.float64).reshape(t, n),
             obs=obs.to_numpy(np.float32).reshape(t, n, len(observations.columns)),
+            daily=_daily(stamps),
         )
 
     @classmethod
@@ -58,7 +63,8 @@ class MarketData:
         full = pd.MultiIndex.from_product([stamps, symbols], names=["timestamp", "symbol"])
         px = bars.reindex(full)[["open", "close"]]
         if px.isna().to_numpy().any():
-            raise DataError("bars are not aligned across symbols (load them with load_bars)")
+            ts, sym = px.index[np.flatnonzero(px.isna().to_numpy().any(axis=1))[0]]
+            raise DataError(f"no bar for {sym} at {ts}: load bars aligned across symbols (load_bars)")
         t, n = len(stamps), len(symbols)
         return cls(
             timestamps=pd.DatetimeIndex(stamps),
@@ -67,6 +73,7 @@ class MarketData:
             open=px["open"].to_numpy(np.float64).reshape(t, n),
             close=px["close"].to_numpy(np.float64).reshape(t, n),
             obs=np.zeros((t, n, 0), dtype=np.float32),
+            daily=_daily(stamps),
         )
 
     def first_index_on_or_after(self, day: object) -> int:
@@ -92,3 +99,8 @@ class MarketData:
         tr = self.index_of_last(split.train_end)
         va = self.index_of_last(split.val_end)
         return {"train": (0, tr), "val": (tr + 1, va), "test": (va + 1, self.n_bars - 1)}
+
+
+def _daily(stamps: pd.Index) -> bool:
+    idx = pd.DatetimeIndex(stamps)
+    return bool((idx == idx.normalize()).all())

@@ -52,6 +52,25 @@ def _book(i: int, d: float, price: float, qty: np.ndarray, avg_cost: np.ndarray)
     qty[i] = new
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _scaled(q: float, s: float, fractional: bool) -> float:
+    x = q * s
+    return x if fractional else np.floor(x)
+
+
+@njit(cache=True, nogil=True)
+def _buy_cost(
+    buy: np.ndarray, s: float, ref: np.ndarray, slip: float, costs: np.ndarray, fractional: bool
+) -> float:
+    total = 0.0
+    for i in range(buy.shape[0]):
+        q = _scaled(buy[i], s, fractional)
+        if q > 0.0:
+            v = q * ref[i] * (1.0 + slip)
+            total += v + _fee(v, q, costs)
+    return total
+
+
 @njit(cache=True, nogil=True)
 def execute_kernel(
     qty: np.ndarray,
@@ -94,24 +113,18 @@ def execute_kernel(
     if not any_buy:
         return cash, notional, fees, nf
     available = cash - floor
-    for _ in range(8):  # scale down until affordable (a min fee or whole shares may need more)
-        total = 0.0
+    if _buy_cost(buy, 1.0, ref, slip, costs, fractional) > available:
+        # the cost grows with the scale s of all buys (fees too: commission, per-share and the
+        # minimum fee are non-decreasing), so bisect for the largest affordable s
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if _buy_cost(buy, mid, ref, slip, costs, fractional) <= available:
+                lo = mid
+            else:
+                hi = mid
         for i in range(n):
-            if buy[i] > 0.0:
-                v = buy[i] * ref[i] * (1.0 + slip)
-                total += v + _fee(v, buy[i], costs)
-        if total <= available:
-            break
-        if available <= 0.0 or total <= 0.0:
-            buy[:] = 0.0
-            break
-        scale = available / total * (1.0 - 1e-12)
-        for i in range(n):
-            buy[i] = buy[i] * scale
-            if not fractional:
-                buy[i] = np.floor(buy[i])
-    else:
-        buy[:] = 0.0
+            buy[i] = _scaled(buy[i], lo, fractional)
     for i in range(n):
         d = buy[i]
         if d > 0.0:

@@ -45,21 +45,30 @@ class RiskLimits:
 
 @njit(cache=True, nogil=True)
 def limit_weights_kernel(target: np.ndarray, current: np.ndarray, limits: np.ndarray) -> np.ndarray:
+    """NaN in ``target`` holds that asset at its current weight: held weights are left as they
+    are and only the other assets share what is left of the gross and turnover budgets."""
     max_gross, max_pos, max_turnover, _, allow_short = limits
     n = target.shape[0]
     w = np.empty(n)
     gross = 0.0
+    held_gross = 0.0
     for i in range(n):
         x = target[i]
+        if np.isnan(x):
+            w[i] = current[i]
+            held_gross += abs(current[i])
+            continue
         if allow_short == 0.0 and x < 0.0:
             x = 0.0
         x = min(max(x, -max_pos), max_pos)
         w[i] = x
         gross += abs(x)
-    if gross > max_gross:
-        scale = max_gross / gross
+    budget = max(max_gross - held_gross, 0.0)
+    if gross > budget:
+        scale = budget / gross if gross > 0.0 else 0.0
         for i in range(n):
-            w[i] *= scale
+            if not np.isnan(target[i]):
+                w[i] *= scale
     if max_turnover > 0.0:
         turnover = 0.0
         for i in range(n):
@@ -74,7 +83,8 @@ def limit_weights_kernel(target: np.ndarray, current: np.ndarray, limits: np.nda
 def limit_weights(target: np.ndarray, current: np.ndarray, limits: RiskLimits) -> np.ndarray:
     """Apply, in order: no shorts unless allowed; |w_i| <= max_position_weight; gross exposure
     sum |w_i| <= max_gross_leverage (scaled down proportionally); turnover sum |w - current| <=
-    max_turnover (the move towards the target is shortened proportionally)."""
+    max_turnover (the move towards the target is shortened proportionally). A NaN target keeps
+    that asset's current weight."""
     return limit_weights_kernel(
         np.asarray(target, dtype=np.float64), np.asarray(current, dtype=np.float64), limits.as_array()
     )

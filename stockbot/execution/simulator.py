@@ -45,8 +45,7 @@ def step_kernel(
         current[i] = qty[i] * close[t, i] / equity if equity > 0.0 else 0.0
     killed = state[KILLED] != 0.0 or equity <= 0.0
     hold = np.isnan(target)  # NaN: no opinion, keep the position
-    wanted = np.where(hold, current, target)
-    w = np.zeros(n) if killed else limit_weights_kernel(wanted, current, limits)
+    w = np.zeros(n) if killed else limit_weights_kernel(target, current, limits)
     target_qty = np.empty(n)
     for i in range(n):
         if not killed and (hold[i] or (threshold > 0.0 and abs(w[i] - current[i]) < threshold)):
@@ -140,6 +139,8 @@ class Simulator:
         self.avg_cost = np.zeros(self.n_assets)
         self.state = np.array([self.initial_cash, self.initial_cash, self.initial_cash, 0.0])
         self._fills = np.zeros((2 * self.n_assets, FILL_COLUMNS))
+        self._last_decision = self.close.shape[0] - 1
+        self._shape = (self.n_assets,)
 
     def reset(self) -> None:
         self.qty[:] = 0.0
@@ -176,6 +177,12 @@ class Simulator:
     def step(self, t: int, target: np.ndarray) -> StepResult:
         """Decide at bar t (target weights; NaN = keep that position), fill, and mark at bar t+1's
         close."""
+        if not 0 <= t < self._last_decision:
+            raise IndexError(f"decision bar {t} outside 0..{self._last_decision - 1} (fills need bar t+1)")
+        if target.shape != self._shape:
+            raise ValueError(
+                f"target has shape {target.shape}; want ({self.n_assets},), one weight per asset"
+            )
         notional, fees, nf = step_kernel(
             t,
             target,

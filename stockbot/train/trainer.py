@@ -29,7 +29,8 @@ from stockbot.backtest.report import write_backtest
 from stockbot.backtest.runner import MARKET_FILE, BacktestResult, run_backtest
 from stockbot.config import BacktestConfig, PolicyConfig, TrainConfig, config_hash, dump_config
 from stockbot.data import load_bars
-from stockbot.envs.factory import build_market, env_for
+from stockbot.data.calendar import sessions_before
+from stockbot.envs.factory import build_market, env_for, split_bounds
 from stockbot.envs.market import MarketData
 from stockbot.train.callbacks import ProgressCallback, ValidationCallback, progress_line
 from stockbot.train.policies import policy_spec
@@ -96,12 +97,14 @@ def train(config: TrainConfig, out_dir: str | Path, *, bars: pd.DataFrame | None
     (out / "config.yaml").write_text(dump_config(config))
     th.set_num_threads(config.ppo.torch_threads)
     set_random_seed(config.ppo.seed)
+    given_bars = bars is not None
     if bars is None:
         bars = load_bars(config.data, warmup_bars=config.warmup_bars())
     market, pipeline = build_market(config, bars)
+    bounds = split_bounds(config, market)  # refuses empty splits before any training
     pipeline.save(out)
     (out / MARKET_FILE).write_text(
-        json.dumps({"symbols": market.symbols, "columns": market.columns}, indent=1)
+        json.dumps({"symbols": market.symbols, "columns": market.columns, "daily": market.daily}, indent=1)
     )
     total = config.ppo.total_timesteps
     print(progress_line(0, total, "environment ready"), flush=True)
@@ -158,13 +161,18 @@ def train(config: TrainConfig, out_dir: str | Path, *, bars: pd.DataFrame | None
     )
 
     # the test backtest is exactly what `stockbot backtest` of this run over the test period gives
-    test_start = market.timestamps[market.split_bounds(config.split)["test"][0]].date()
+    test_start = market.timestamps[bounds["test"][0]].date()
     backtest_config = BacktestConfig(
         data=config.data.model_copy(update={"start": test_start}),
         policy=PolicyConfig(type="run", path=out),
         initial_cash=config.initial_cash,
     )
-    result = run_backtest(backtest_config)
+    # with caller-given bars, the test backtest sees exactly what load_bars would give it
+    history = None
+    if given_bars:
+        first = sessions_before(config.data.calendar, test_start, config.warmup_bars())
+        history = bars[bars.index.get_level_values("timestamp") >= pd.Timestamp(first, tz="UTC")]
+    result = run_backtest(backtest_config, bars=history)
     result.summary["training"] = {
         "timesteps": int(model.num_timesteps),
         "evaluations": evaluations,

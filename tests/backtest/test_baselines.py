@@ -151,5 +151,11 @@ def test_bad_weights_files(bars: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="TSLA"):
         run_backtest(cfg, bars=bars)
     (tmp_path / "w.csv").write_text("timestamp,symbol,weight\n2017-02-01,KO,half\n")
-    with pytest.raises(DataError, match="row 0 has weight 'half'"):
+    with pytest.raises(DataError, match="column 'weight' must be numeric; row 0 has 'half'"):
+        run_backtest(cfg, bars=bars)
+    (tmp_path / "w.csv").write_text("timestamp,symbol,weight\n2017-02-01,KO,-0.5\n")
+    with pytest.raises(DataError, match=r"row 0 has weight -0\.5; weights must be >= 0"):
+        run_backtest(cfg, bars=bars)
+    (tmp_path / "w.csv").write_text("timestamp,symbol,weight\n2017-02-04,KO,0.5\n")  # a Saturday
+    with pytest.raises(DataError, match="1 timestamp\\(s\\) match no bar"):
         run_backtest(cfg, bars=bars)

@@ -181,3 +181,27 @@ def test_nan_target_holds_the_position() -> None:
     assert len(s.log.rows) == n + 1  # type: ignore[union-attr]
     s.step(2, np.array([np.nan, np.nan]))  # A doubled: weights drift, nothing trades
     assert len(s.log.rows) == n + 1  # type: ignore[union-attr]
+
+
+def test_minimum_fee_does_not_cancel_an_affordable_buy() -> None:
+    costs = CostModel(commission=0.0, slippage=0.0, min_fee=5.0)
+    led = Ledger(1, 100.0, costs)
+    led.execute(np.array([100.0]), np.array([1.0]))  # 100 + 5 > 100: 95 shares + 5 fee fit exactly
+    assert led.qty[0] == pytest.approx(95.0, rel=1e-9)
+    assert led.cash == pytest.approx(0.0, abs=1e-6) and led.cash >= 0.0
+
+
+def test_held_assets_do_not_use_the_budgets() -> None:
+    # A is held at 0.9 (above the 0.5 cap, which is not enforced on a held position); B may use
+    # what is left of the gross budget (0.1) within the turnover cap (0.5)
+    lim = RiskLimits(max_gross_leverage=1.0, max_position_weight=0.5, max_turnover=0.5)
+    w = limit_weights(np.array([np.nan, 0.5]), np.array([0.9, 0.0]), lim)
+    np.testing.assert_allclose(w, [0.9, 0.1])
+
+
+def test_simulator_refuses_bad_bars_and_shapes() -> None:
+    s = sim([[10, 10]] * 3, [[10, 10]] * 3)
+    with pytest.raises(IndexError, match="decision bar 2"):
+        s.step(2, np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="one weight per asset"):
+        s.step(0, np.array([0.5]))

@@ -18,13 +18,24 @@ from stockbot.tasks import run_backtest_job
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
-DATA = {"provider": "sample", "dataset": "dow29", "symbols": ["AAPL", "KO", "XOM"], "start": "2013-03-01",
-        "end": "2017-12-06"}
+DATA = {
+    "provider": "sample",
+    "dataset": "dow29",
+    "symbols": ["AAPL", "KO", "XOM"],
+    "start": "2013-03-01",
+    "end": "2017-12-06",
+}
 TRAIN = {
     "data": DATA,
     "env": {"window": 8, "episode_bars": 64},
-    "ppo": {"total_timesteps": 2048, "n_envs": 2, "n_steps": 128, "batch_size": 64, "n_epochs": 1,
-            "net_arch": [16, 16]},
+    "ppo": {
+        "total_timesteps": 2048,
+        "n_envs": 2,
+        "n_steps": 128,
+        "batch_size": 64,
+        "n_epochs": 1,
+        "net_arch": [16, 16],
+    },
     "eval": {"every_steps": 512, "patience": None},
 }
 
@@ -34,7 +45,9 @@ def executed_outputs(path: Path) -> int:
     return sum(1 for c in book.cells if c.cell_type == "code" and c.get("outputs"))
 
 
-def run_job(kind: str, config: dict[str, Any], store: RunStore) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def run_job(
+    kind: str, config: dict[str, Any], store: RunStore
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     seen: list[dict[str, Any]] = []
     run_id = submit(kind, config, owner="tester", store=store)
     doc = wait_for(run_id, store, timeout=300, poll=0.2, on_update=seen.append)
@@ -45,11 +58,24 @@ def run_job(kind: str, config: dict[str, Any], store: RunStore) -> tuple[dict[st
 def test_train_then_backtest_jobs(executor: dict, store: RunStore, tmp_path: Path) -> None:
     train, seen = run_job("train", TRAIN, store)
     folder = run_dir(train["_id"])
-    running_progress = [d["progress"] for d in seen if d["status"] == "running" and d["progress"].get("total")]
-    assert running_progress and running_progress[-1]["total"] == 2048, "progress never reached the run document"
+    running_progress = [
+        d["progress"] for d in seen if d["status"] == "running" and d["progress"].get("total")
+    ]
+    assert running_progress and running_progress[-1]["total"] == 2048, (
+        "progress never reached the run document"
+    )
     assert any(p["step"] > 0 for p in running_progress)
-    for name in ("notebook.ipynb", "job.log", "policy.zip", "last.zip", "obsnorm.json", "equity.csv",
-                 "summary.json", "eval.csv", "config.yaml"):
+    for name in (
+        "notebook.ipynb",
+        "job.log",
+        "policy.zip",
+        "last.zip",
+        "obsnorm.json",
+        "equity.csv",
+        "summary.json",
+        "eval.csv",
+        "config.yaml",
+    ):
         assert (folder / name).is_file(), name
     assert executed_outputs(folder / "notebook.ipynb") >= 5
     assert train["metrics"] == json.loads((folder / "summary.json").read_text())["policy"]
@@ -75,7 +101,9 @@ def test_train_then_backtest_jobs(executor: dict, store: RunStore, tmp_path: Pat
 
 
 def test_hmm_fit_then_infer_jobs(executor: dict, store: RunStore) -> None:
-    fit, _ = run_job("hmm_fit", {"data": {**DATA, "symbols": ["AAPL", "KO"]}, "regimes": {"n_states": 2}}, store)
+    fit, _ = run_job(
+        "hmm_fit", {"data": {**DATA, "symbols": ["AAPL", "KO"]}, "regimes": {"n_states": 2}}, store
+    )
     assert (run_dir(fit["_id"]) / "hmm.json").is_file()
     infer, _ = run_job(
         "hmm_infer", {"data": {**DATA, "start": "2017-01-03"}, "model": {"run_id": fit["_id"]}}, store

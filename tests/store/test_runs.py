@@ -14,17 +14,33 @@ from stockbot.store.runs import RunStatus, RunStore, now
 pytestmark = pytest.mark.timeout(60)
 
 
-def doc(run_id: str, owner: str = "alice", kind: str = "train", created: dt.datetime | None = None) -> dict[str, Any]:
-    return {"_id": run_id, "kind": kind, "owner": owner, "status": "queued", "created_at": created or now(),
-            "heartbeat_at": None, "cancel_requested_at": None, "progress": {"step": 0}}
+def doc(
+    run_id: str, owner: str = "alice", kind: str = "train", created: dt.datetime | None = None
+) -> dict[str, Any]:
+    return {
+        "_id": run_id,
+        "kind": kind,
+        "owner": owner,
+        "status": "queued",
+        "created_at": created or now(),
+        "heartbeat_at": None,
+        "cancel_requested_at": None,
+        "progress": {"step": 0},
+    }
 
 
 def test_create_get_list_newest_first_with_filters(db: Database) -> None:
     store = RunStore(db)
     t0 = now()
     for i in range(7):
-        store.create(doc(f"r{i}", owner="alice" if i % 2 else "bob", kind="train" if i < 4 else "backtest",
-                         created=t0 + dt.timedelta(seconds=i)))
+        store.create(
+            doc(
+                f"r{i}",
+                owner="alice" if i % 2 else "bob",
+                kind="train" if i < 4 else "backtest",
+                created=t0 + dt.timedelta(seconds=i),
+            )
+        )
     assert store.get("r3")["owner"] == "alice"  # type: ignore[index]
     runs, total = store.list(owner="alice")
     assert total == 3 and [r["_id"] for r in runs] == ["r5", "r3", "r1"]

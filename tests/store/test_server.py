@@ -16,12 +16,18 @@ from stockbot.store.server import ensure_store, ping, stop_store, store_status
 pytestmark = pytest.mark.timeout(120)
 
 
-def test_started_once_shared_by_processes_and_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_started_once_shared_by_processes_and_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("STOCKBOT_MONGO_URI", raising=False)
     home = tmp_path / "home"
-    code = "from pathlib import Path; from stockbot.store.server import ensure_store; " \
-           f"print(ensure_store(Path({str(home)!r})).pid)"
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    code = (
+        "from pathlib import Path; from stockbot.store.server import ensure_store; "
+        f"print(ensure_store(Path({str(home)!r})).pid)"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(3)
+    ]
     pids = {p.communicate(timeout=60)[0].strip() for p in procs}
     try:
         assert len(pids) == 1, f"three processes started {len(pids)} servers"
