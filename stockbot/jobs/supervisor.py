@@ -71,14 +71,14 @@ def notebook_error(path: Path) -> dict[str, Any]:
         book = nbformat.read(path, as_version=4)
     except (OSError, ValueError) as e:
         return {"type": "JobError", "message": f"no executed notebook ({e})", "cell": None}
-    code_cells = [c for c in book.cells if c.cell_type == "code"]
-    for number, cell in enumerate(code_cells):
-        for out in cell.get("outputs", []):
+    for number, cell in enumerate(book.cells):  # the index a person sees in the executed notebook
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             if out.get("output_type") == "error":
                 return {
                     "type": out.get("ename", "Error"),
                     "message": out.get("evalue", ""),
                     "cell": number,
+                    "execution_count": cell.get("execution_count"),
                     "source": cell.source[:500],
                 }
     return {"type": "JobError", "message": "the notebook failed without an error output", "cell": None}
