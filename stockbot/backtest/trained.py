@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch as th
 
 from stockbot.backtest.engine import Decider
 from stockbot.config import TrainConfig, load_config
@@ -56,6 +55,8 @@ def load_trained(run_dir: str | Path, which: str = "best") -> TrainedRun:
 def policy_decider(env: TradingEnv, model: Any, recurrent: bool) -> Decider:
     """Deterministic actions of ``model`` on ``env``'s observations, one bar at a time (one torch
     thread, so replays are bit-identical). For an LSTM the hidden state is carried along."""
+    import torch as th  # only replays of trained policies need it (~1 s to import)
+
     th.set_num_threads(1)
     state: Any = None
     first = True

@@ -25,26 +25,20 @@ from stockbot.store.runs import RunStatus, RunStore, heartbeat_seconds
 log = logging.getLogger(__name__)
 
 KILL_GRACE = 5.0
+# papermill's log lines that mark the phases of a job, for the run's "timings" (seconds from spawn)
+_MARKERS = (
+    ("Input Notebook:", "papermill_started"),
+    ("Executing notebook with kernel", "kernel_starting"),
+    ("Executing Cell 1-", "first_cell"),
+)
 
 
 def papermill_command(kind: str, run_id: str) -> list[str]:
     folder = run_dir(run_id)
+    notebook = notebooks_dir() / job_kind(kind).notebook
     return [
-        sys.executable,
-        "-m",
-        "papermill",
-        str(notebooks_dir() / job_kind(kind).notebook),
-        str(folder / "notebook.ipynb"),
-        "-p",
-        "run_id",
-        run_id,
-        "-p",
-        "config_path",
-        str(folder / "config.yaml"),
-        "--log-output",
-        "--no-progress-bar",
-        "--cwd",
-        str(folder),
+        *(sys.executable, "-m", "stockbot.jobs.run_notebook", str(notebook), str(folder / "notebook.ipynb")),
+        *("-p", "run_id", run_id, "-p", "config_path", str(folder / "config.yaml"), "--cwd", str(folder)),
     ]
 
 
@@ -98,6 +92,8 @@ class Supervisor:
         self.done = threading.Event()
         self._progress: dict[str, Any] | None = None
         self._progress_lock = threading.Lock()
+        self.timings: dict[str, float] = {}
+        self._t0 = time.monotonic()
 
     # ------------------------------------------------------------------ main
 
@@ -142,6 +138,7 @@ class Supervisor:
                 logfh.flush()
                 self._parse(line)
             rc = self.proc.wait()
+        self.timings["exited"] = round(time.monotonic() - self._t0, 3)
         self.done.set()
         beat.join(timeout=heartbeat_seconds() + 1)
         self._flush_progress()
@@ -151,6 +148,11 @@ class Supervisor:
 
     def _parse(self, raw: bytes) -> None:
         text = raw.decode(errors="replace")
+        for marker, name in _MARKERS:
+            if name not in self.timings and marker in text:
+                self.timings[name] = round(time.monotonic() - self._t0, 3)
+        if "Ending Cell" in text:
+            self.timings["last_cell_done"] = round(time.monotonic() - self._t0, 3)
         at = text.find(PROGRESS_PREFIX)
         if at < 0:
             return
@@ -186,6 +188,7 @@ class Supervisor:
     # ------------------------------------------------------------------ the end
 
     def _finish(self, rc: int) -> RunStatus:
+        self.store.update_running(self.run_id, {"timings": self.timings})
         if self.cancelled.is_set():
             status = RunStatus.CANCELLED
             self.store.finish(

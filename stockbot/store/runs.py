@@ -22,6 +22,7 @@ class RunStatus(StrEnum):
 
 
 TERMINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+_DIRECT_PAGE_MAX = 200  # below this many matches a plain sorted query is as cheap as any
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 30.0
 
@@ -64,9 +65,29 @@ class RunStore:
     ) -> tuple[list[dict[str, Any]], int]:
         """Newest first; every filter is an equality on a plain value."""
         query = plain_filter(owner=owner, kind=kind, status=status)
-        total = self.col.count_documents(query)
-        cursor = self.col.find(query).sort("created_at", DESCENDING).skip(max(skip, 0)).limit(max(limit, 0))
-        return list(cursor), total
+        skip, limit = max(skip, 0), max(limit, 0)
+        total = self.col.count_documents(query) if query else self.col.estimated_document_count()
+        if total <= skip or limit == 0:
+            return [], total
+        if total <= _DIRECT_PAGE_MAX:
+            cursor = self.col.find(query).sort("created_at", DESCENDING).skip(skip).limit(limit)
+            return list(cursor), total
+        return self._newest(query, skip + limit)[skip:], total
+
+    def _newest(self, query: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        """The ``n`` newest matching runs. A sorted, limited query over the whole collection makes
+        some MongoDB-compatible servers (SecantusDB) read every match first; a range on the
+        ``created_at`` index that widens until it holds ``n`` runs reads only about what it needs."""
+        if n <= 0:
+            return []
+        upper = now()  # only a lower bound is applied: a clock-skewed future run still counts
+        span = dt.timedelta(minutes=1)
+        while True:
+            ranged = {**query, "created_at": {"$gte": upper - span}}
+            docs = list(self.col.find(ranged).sort("created_at", DESCENDING).limit(n))
+            if len(docs) >= n or span > dt.timedelta(days=365 * 60):
+                return docs
+            span *= 4
 
     # ------------------------------------------------------------------ writes
 

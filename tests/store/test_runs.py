@@ -130,3 +130,22 @@ def test_request_values_are_never_operators(db: Database, bad: dict) -> None:
         store.create({**doc("y"), "config": {"data": {"$where": "1"}}})
     with pytest.raises(StoreError, match="not allowed"):
         store.create({**doc("z"), "config": {"a.b": 1}})
+
+
+def test_large_lists_page_newest_first(db: Database) -> None:
+    """Above a few hundred matches the page comes from a widening created_at range: same answer."""
+    store = RunStore(db)
+    t0 = now()
+    ages = [i * 37.0 for i in range(150)] + [3600.0 * 24 * 40 + i for i in range(150)]  # two eras
+    docs = [
+        doc(f"p{i:03d}", owner="alice" if i % 3 else "bob", created=t0 - dt.timedelta(seconds=a))
+        for i, a in enumerate(ages)
+    ]
+    db["runs"].insert_many(docs)
+    want = [d["_id"] for d in sorted(docs, key=lambda d: d["created_at"], reverse=True)]
+    for skip in (0, 140, 160, 290):
+        page, total = store.list(limit=50, skip=skip)
+        assert total == 300 and [d["_id"] for d in page] == want[skip : skip + 50]
+    alice = [w for w in want if int(w[1:]) % 3]
+    page, total = store.list(owner="alice", limit=50, skip=90)
+    assert total == len(alice) and [d["_id"] for d in page] == alice[90:140]
