@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The platform so far: the embedded store and the executor start on demand; hmm_fit, train and a
+# backtest of the trained run go through them as notebook jobs on the bundled data.
 run: install
-	$(BIN)/stockbot hmm fit -c examples/hmm_fit.yaml --out $(STOCKBOT_HOME)/demo
+	$(BIN)/stockbot demo --examples examples
 
 lint: install
 	$(BIN)/ruff check .

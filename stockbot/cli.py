@@ -342,6 +342,60 @@ def runs_artifacts(run_id: str, relpath: str | None, zip_to: str | None) -> None
             click.echo(f"{item['size']:>12}  {item['path']}")
 
 
+@main.command("demo")
+@click.option(
+    "--examples",
+    type=click.Path(file_okay=False, exists=True),
+    default="examples",
+    help="Folder with hmm_fit.yaml, train.yaml and backtest.yaml.",
+)
+def demo(examples: str) -> None:
+    """Run hmm_fit, train, then a backtest of the trained run as jobs on the bundled data."""
+    import json
+
+    from stockbot.config import read_yaml
+    from stockbot.jobs import ensure_executor, run_dir, submit, wait_for
+    from stockbot.store import ensure_store
+
+    ensure_store()
+    ensure_executor()
+    folder = Path(examples)
+    plan = [("hmm_fit", read_yaml(folder / "hmm_fit.yaml")), ("train", read_yaml(folder / "train.yaml"))]
+    done: dict[str, dict] = {}
+    for kind, raw in plan:
+        done[kind] = _run_and_report(kind, raw, submit, wait_for, run_dir)
+    bt = read_yaml(folder / "backtest.yaml")
+    bt["policy"] = {"type": "run", "run_id": done["train"]["_id"]}
+    done["backtest"] = _run_and_report("backtest", bt, submit, wait_for, run_dir)
+    summary = json.loads((run_dir(done["backtest"]["_id"]) / "summary.json").read_text())
+    _print_summary(summary)
+    click.echo("\nExecuted notebooks (each run's report):")
+    for kind, doc in done.items():
+        click.echo(f"  {kind:<9} {run_dir(doc['_id']) / 'notebook.ipynb'}")
+    click.echo("List them with: stockbot runs list")
+
+
+def _run_and_report(kind: str, raw: dict, submit: object, wait_for: object, run_dir: object) -> dict:
+    run_id = submit(kind, raw)  # type: ignore[operator]
+    click.echo(f"{kind}: submitted {run_id}")
+    last: list[str] = [""]
+
+    def show(doc: dict) -> None:
+        line = _fmt_progress(doc)
+        if line != last[0]:
+            click.echo(f"  {line}")
+            last[0] = line
+
+    doc = wait_for(run_id, on_update=show)  # type: ignore[operator]
+    if doc["status"] != "succeeded":
+        err = doc.get("error") or {}
+        raise SystemExit(
+            f"{kind} run {run_id} {doc['status']}: {err.get('type')}: {err.get('message')}; "
+            f"see {run_dir(run_id) / 'notebook.ipynb'}"
+        )  # type: ignore[operator]
+    return doc
+
+
 # ---------------------------------------------------------------------------- daemons
 
 

@@ -419,6 +419,8 @@ class PolicyConfig(StrictModel):
     def _needs(self) -> PolicyConfig:
         if self.type == "run" and not (self.run_id or self.path):
             raise ValueError("policy type 'run' needs run_id or path (the trained run's folder)")
+        if self.run_id and self.path:
+            raise ValueError("give the trained run as run_id or as path, not both")
         if self.type == "weights_csv" and self.path is None:
             raise ValueError("policy type 'weights_csv' needs path (timestamp, symbol, weight)")
         if self.type not in ("run", "weights_csv") and (self.run_id or self.path):
