@@ -373,6 +373,10 @@ def demo(examples: str) -> None:
     for kind, doc in done.items():
         click.echo(f"  {kind:<9} {run_dir(doc['_id']) / 'notebook.ipynb'}")
     click.echo("List them with: stockbot runs list")
+    click.echo(
+        "The store and the executor keep running for further `stockbot runs ...` commands; stop them "
+        "with: stockbot executor stop && stockbot store stop"
+    )
 
 
 def _run_and_report(kind: str, raw: dict, submit: object, wait_for: object, run_dir: object) -> dict:

@@ -9,13 +9,11 @@ heartbeat went stale are marked ``failed`` (``lost``).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import fcntl
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +25,7 @@ from typing import Any
 from stockbot.errors import JobError
 from stockbot.jobs.supervisor import recover, supervise
 from stockbot.paths import stockbot_home
+from stockbot.procs import alive, terminate
 from stockbot.store.runs import RunStore
 
 log = logging.getLogger(__name__)
@@ -132,32 +131,13 @@ def _files(home: Path) -> tuple[Path, Path, Path]:
     return home / "executor.json", home / "executor.lock", home / "executor.log"
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _not_zombie(pid)
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def executor_status(home: Path | None = None) -> dict[str, Any]:
     info_path = _files(home or stockbot_home())[0]
     try:
         info = json.loads(info_path.read_text())
     except (OSError, ValueError):
         return {"running": False}
-    return {**info, "running": _alive(info.get("pid"))}
+    return {**info, "running": alive(info.get("pid"))}
 
 
 def ensure_executor(
@@ -202,16 +182,7 @@ def stop_executor(home: Path | None = None, timeout: float = 15.0) -> bool:
     pid = status.get("pid")
     if not status["running"] or not pid:
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    terminate(pid, timeout)
     return True
 
 

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from pymongo.errors import PyMongoError
 
 from stockbot.errors import StoreError
 from stockbot.paths import stockbot_home
+from stockbot.procs import alive, terminate
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +60,6 @@ def _locked(path: Path) -> Iterator[None]:
 def embedded_uri(port: int) -> str:
     # retryWrites=false: SecantusDB's retryable-write bookkeeping slows writes ~20x otherwise
     return f"mongodb://127.0.0.1:{port}/?retryWrites=false&directConnection=true"
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def ping(uri: str, timeout_ms: int = 1500) -> bool:
@@ -150,14 +138,14 @@ def ensure_store(home: Path | None = None) -> StoreInfo:
     home = home or stockbot_home()
     data_dir, info_path, lock_path, log_path = _paths(home)
     current = _recorded(info_path)
-    if current and _alive(current.pid) and ping(current.uri, 500):
+    if current and alive(current.pid) and ping(current.uri, 500):
         return current
     with _locked(lock_path):
         current = _recorded(info_path)  # someone else may have started it meanwhile
-        if current and _alive(current.pid) and ping(current.uri):
+        if current and alive(current.pid) and ping(current.uri):
             return current
-        if current and _alive(current.pid):  # a stuck server holds the data directory
-            _terminate(current.pid)
+        if current and alive(current.pid):  # a stuck server holds the data directory
+            terminate(current.pid)
         return _start(data_dir, info_path, log_path)
 
 
@@ -172,21 +160,8 @@ def store_status(home: Path | None = None) -> dict[str, object]:
         "embedded": True,
         "uri": current.uri,
         "pid": current.pid,
-        "up": _alive(current.pid) and ping(current.uri, 500),
+        "up": alive(current.pid) and ping(current.uri, 500),
     }
-
-
-def _terminate(pid: int, timeout: float = 10.0) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
 
 
 def stop_store(home: Path | None = None) -> bool:
@@ -196,8 +171,8 @@ def stop_store(home: Path | None = None) -> bool:
         current = _recorded(info_path)
         if current is None:
             return False
-        running = _alive(current.pid)
+        running = alive(current.pid)
         if running and current.pid:
-            _terminate(current.pid)
+            terminate(current.pid)
         info_path.unlink(missing_ok=True)
         return running
