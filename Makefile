@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export STOCKBOT_HOME ?= $(CURDIR)/.stockbot
 
-.PHONY: install run test lint format clean
+.PHONY: install run stop test lint format clean
 
 # torch first and pinned: a CPU build of torch==2.13.0 installs from local disk here, while an open
 # range pulled in by another package could fetch a multi-GB CUDA build.
@@ -21,6 +21,11 @@ install: $(STAMP)
 # backtest of the trained run go through them as notebook jobs on the bundled data.
 run: install
 	$(BIN)/stockbot demo --examples examples
+
+# Stops the daemons `make run` leaves running (same STOCKBOT_HOME).
+stop:
+	-$(BIN)/stockbot executor stop
+	-$(BIN)/stockbot store stop
 
 lint: install
 	$(BIN)/ruff check .

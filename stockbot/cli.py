@@ -373,9 +373,11 @@ def demo(examples: str) -> None:
     for kind, doc in done.items():
         click.echo(f"  {kind:<9} {run_dir(doc['_id']) / 'notebook.ipynb'}")
     click.echo("List them with: stockbot runs list")
+    from stockbot.paths import stockbot_home
+
     click.echo(
-        "The store and the executor keep running for further `stockbot runs ...` commands; stop them "
-        "with: stockbot executor stop && stockbot store stop"
+        f"The store and the executor keep running (home {stockbot_home()}) for further `stockbot runs ...`;\n"
+        "stop them with `make stop`, or with `stockbot executor stop && stockbot store stop` and that home."
     )
 
 
