@@ -15,7 +15,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-install: $(STAMP)
+# configurable-http-proxy (JupyterHub's proxy) into a local prefix, never a global install
+CHP := .hub-node/node_modules/.bin/configurable-http-proxy
+$(CHP):
+	npm install --prefix .hub-node --no-audit --no-fund configurable-http-proxy@5.3.0
+
+install: $(STAMP) $(CHP)
 
 # The platform so far: the embedded store and the executor start on demand; hmm_fit, train and a
 # backtest of the trained run go through them as notebook jobs on the bundled data.

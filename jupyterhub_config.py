@@ -1,12 +1,12 @@
-"""JupyterHub wiring for StockBot (authenticator, spawner, services, roles).
-
-Not built yet: the hub, its StockBot service and broker OAuth arrive with the platform issue. Until
-then this file refuses to start a hub rather than start one that looks like StockBot and is not.
-"""
+"""JupyterHub for StockBot: wiring only (see hub/config.py). Start with `make run`, or
+`jupyterhub -f jupyterhub_config.py` with the settings of the README."""
 
 import sys
+from pathlib import Path
 
-sys.exit(
-    "StockBot's JupyterHub wiring is not built yet (it arrives with the platform issue). "
-    "Use `make run` for the data -> features -> regimes demo."
-)
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from hub.config import configure  # noqa: E402
+
+configure(c, ROOT)  # noqa: F821 -- `c` is the config object JupyterHub provides

@@ -1,0 +1,1 @@
+"""StockBot's JupyterHub pieces: authentication wiring now; the StockBot service comes next."""

@@ -1,0 +1,60 @@
+"""Wiring of ``jupyterhub_config.py``: values from the environment, logic kept out of the config."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+def _port(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def configure(c: Any, root: Path) -> None:
+    """Fill JupyterHub's config object ``c`` for StockBot (one machine, local processes)."""
+    home = Path(os.environ.get("STOCKBOT_HOME") or root / ".stockbot").resolve()
+    state = home / "hub"
+    state.mkdir(parents=True, exist_ok=True)
+    host = os.environ.get("STOCKBOT_HUB_HOST", "127.0.0.1")
+    c.JupyterHub.bind_url = f"http://{host}:{_port('STOCKBOT_HUB_PORT', 8000)}"
+    c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{_port('STOCKBOT_HUB_API_PORT', 8081)}"
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{_port('STOCKBOT_PROXY_API_PORT', 8001)}"
+    chp = os.environ.get("STOCKBOT_CHP") or str(
+        root / ".hub-node" / "node_modules" / ".bin" / "configurable-http-proxy"
+    )
+    c.ConfigurableHTTPProxy.command = [chp]
+    c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
+    c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(state / "cookie_secret")
+    c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
+    # the proxy's auth token: kept with the hub's state, never on a command line
+    token_file = state / "proxy_token"
+    if not token_file.exists():
+        token_file.write_text(secrets.token_hex(32))
+        token_file.chmod(0o600)
+    c.ConfigurableHTTPProxy.auth_token = token_file.read_text().strip()
+
+    c.JupyterHub.authenticator_class = "hub.auth.StockBotAuthenticator"
+    # NativeAuthenticator adds its templates to the async template environment only; error pages of
+    # a login POST render synchronously, so both environments need them
+    import nativeauthenticator
+
+    c.JupyterHub.template_paths = [str(Path(nativeauthenticator.__file__).parent / "templates")]
+    admin = os.environ.get("STOCKBOT_ADMIN_USER", "admin")
+    c.Authenticator.admin_users = {admin}
+    c.NativeAuthenticator.open_signup = False  # sign-ups wait for an admin's approval
+    # NativeAuthenticator admits only users an admin approved (it checks that when authenticating);
+    # JupyterHub 5+ would otherwise refuse everyone who is not listed in allowed_users
+    c.NativeAuthenticator.allow_all = True
+    c.NativeAuthenticator.minimum_password_length = 10
+    c.NativeAuthenticator.check_common_password = True
+    c.NativeAuthenticator.allowed_failed_logins = 5
+    c.NativeAuthenticator.seconds_before_next_try = 600
+
+    c.JupyterHub.spawner_class = "simple"  # every user's server as this OS user: trusted users only
+    if os.geteuid() == 0:
+        c.Spawner.args = ["--allow-root"]
+    c.Spawner.environment = {"STOCKBOT_HOME": str(home)}

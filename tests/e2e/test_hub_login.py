@@ -1,0 +1,98 @@
+"""Login through the real NativeAuthenticator forms on JupyterHub 6 (with the compatibility fix in
+hub/auth.py), sign-up approval by the admin, tokens, and anonymous refusal."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.e2e.conftest import Hub
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
+
+ADMIN_PASSWORD = "correct horse battery 42"
+
+
+def form(session: requests.Session, hub: Hub, path: str, data: dict[str, str]) -> requests.Response:
+    session.get(f"{hub.url}/hub/{path}", timeout=10)  # sets the _xsrf cookie
+    data = {**data, "_xsrf": session.cookies.get("_xsrf", "")}
+    return session.post(f"{hub.url}/hub/{path}", data=data, timeout=30, allow_redirects=False)
+
+
+def login(hub: Hub, username: str, password: str) -> tuple[requests.Session, requests.Response]:
+    s = requests.Session()
+    return s, form(s, hub, "login", {"username": username, "password": password})
+
+
+@pytest.fixture(scope="module")
+def admin(hub: Hub) -> requests.Session:
+    s = requests.Session()
+    r = form(
+        s,
+        hub,
+        "signup",
+        {
+            "username": "admin",
+            "signup_password": ADMIN_PASSWORD,
+            "signup_password_confirmation": ADMIN_PASSWORD,
+        },
+    )
+    assert r.status_code == 200, r.text[-500:]
+    s, r = login(hub, "admin", ADMIN_PASSWORD)
+    assert r.status_code == 302, (r.status_code, r.text[-1000:], hub.log.read_text()[-2000:])
+    return s
+
+
+def test_admin_logs_in_and_gets_a_token(hub: Hub, admin: requests.Session) -> None:
+    xsrf = admin.cookies.get("_xsrf", "")
+    r = admin.post(
+        f"{hub.url}/hub/api/users/admin/tokens",
+        json={"note": "tests"},
+        headers={"X-XSRFToken": xsrf, "Referer": f"{hub.url}/hub/token"},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    me = requests.get(f"{hub.url}/hub/api/user", headers={"Authorization": f"token {token}"}, timeout=10)
+    assert me.status_code == 200 and me.json()["name"] == "admin" and me.json()["admin"] is True
+
+
+def test_wrong_password_renders_the_form_with_an_error(hub: Hub, admin: requests.Session) -> None:
+    _, r = login(hub, "admin", "not the password")
+    assert r.status_code == 200 and "Invalid username or password" in r.text
+
+
+def test_sign_up_waits_for_the_admins_approval(hub: Hub, admin: requests.Session) -> None:
+    s = requests.Session()
+    password = "a long enough pass 7"
+    r = form(
+        s,
+        hub,
+        "signup",
+        {"username": "bob", "signup_password": password, "signup_password_confirmation": password},
+    )
+    assert r.status_code == 200
+    _, r = login(hub, "bob", password)
+    assert r.status_code == 200 and "has not been authorized" in r.text
+    assert admin.get(f"{hub.url}/hub/authorize/bob", timeout=10).status_code in (200, 302)
+    _, r = login(hub, "bob", password)
+    assert r.status_code == 302, r.text[-500:]
+
+
+def test_anonymous_api_calls_are_refused(hub: Hub) -> None:
+    assert requests.get(f"{hub.url}/hub/api/users", timeout=10).status_code in (401, 403)
+    r = requests.get(f"{hub.url}/hub/home", timeout=10, allow_redirects=False)
+    assert r.status_code == 302 and "/hub/login" in r.headers["Location"]
+
+
+def test_an_error_during_a_login_post_renders_the_login_form(hub: Hub) -> None:
+    """JupyterHub 6 renders such errors through the authenticator's _render(sync=True, ...)."""
+    r = requests.post(
+        f"{hub.url}/hub/login",
+        data={"username": "admin", "password": "x"},
+        timeout=10,
+        headers={"Sec-Fetch-Mode": "navigate"},
+    )  # no _xsrf: refused
+    assert r.status_code == 403
+    assert "Login form invalid or expired" in r.text and 'name="password"' in r.text
+    assert "Traceback" not in hub.log.read_text()
