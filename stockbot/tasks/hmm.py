@@ -24,6 +24,32 @@ from stockbot.regimes.summary import regime_table
 log = logging.getLogger(__name__)
 
 
+def _write_regimes(
+    out: Path,
+    model: RegimeModel,
+    bars: pd.DataFrame,
+    features: pd.DataFrame,
+    title: str,
+    train_end: object,
+    summary: dict[str, object],
+    since: object = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
+    """``regimes.csv`` (filtered probabilities), ``plots/regimes.png`` and ``summary.json``; the
+    filter runs over all ``features``, the outputs keep the rows from ``since`` on."""
+    proba = model.filter_proba(features)
+    if since is not None:
+        keep = features.index.get_level_values("timestamp") >= pd.Timestamp(since, tz="UTC")  # type: ignore[arg-type]
+        proba, features = proba[keep], features[keep]
+    proba.reset_index().to_csv(out / "regimes.csv", index=False)
+    table = regime_table(model, features)
+    plot = plot_regimes(
+        bars, proba, out / "plots" / "regimes.png", title=title, train_end=pd.Timestamp(train_end)
+    )  # type: ignore[arg-type]
+    summary = {**summary, "regimes": json.loads(table.to_json(orient="index"))}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return proba, table, plot
+
+
 @dataclass
 class HMMFitResult:
     out_dir: Path
@@ -52,28 +78,17 @@ def run_hmm_fit(config: HMMConfig, out_dir: str | Path) -> HMMFitResult:
     pipeline.save(out)
     features = compute_features(bars, config.features)
     assert pipeline.regimes is not None  # regimes.enabled was checked above
-    proba = pipeline.regimes.filter_proba(features)
-    proba.reset_index().to_csv(out / "regimes.csv", index=False)
-    table = regime_table(pipeline.regimes, features)
     masks = split_masks(features, config.split)
     split_rows = {k: int(v.sum()) for k, v in masks.items()}
-    plot = plot_regimes(
+    title = f"{report.source}: {config.regimes.n_states}-state HMM regimes (forward-filtered)"
+    proba, table, plot = _write_regimes(
+        out,
+        pipeline.regimes,
         bars,
-        proba,
-        out / "plots" / "regimes.png",
-        title=f"{report.source}: {config.regimes.n_states}-state HMM regimes (forward-filtered)",
-        train_end=pd.Timestamp(config.split.train_end),
-    )
-    (out / "summary.json").write_text(
-        json.dumps(
-            {
-                "config_hash": config_hash(config),
-                "rows": split_rows,
-                "regimes": json.loads(table.to_json(orient="index")),
-                "data_report": report.summary(),
-            },
-            indent=1,
-        )
+        features,
+        title,
+        config.split.train_end,
+        {"config_hash": config_hash(config), "rows": split_rows, "data_report": report.summary()},
     )
     return HMMFitResult(out, bars, features, proba, pipeline, report, table, split_rows, plot)
 
@@ -104,26 +119,19 @@ def run_hmm_infer(config: HMMInferConfig, out_dir: str | Path) -> HMMInferResult
     folder = _fit_folder(config)
     fit = load_config(HMMConfig, folder / "config.yaml")
     model = RegimeModel.load(folder / "hmm.json")
-    bars, report = load_bars_with_report(config.data, warmup_bars=fit.features.warmup_bars())
+    # the same settled recursive features as at fit time, however late the data starts
+    warmup = fit.features.warmup_bars() + fit.features.settle_bars()
+    bars, report = load_bars_with_report(config.data, warmup_bars=warmup)
     features = compute_features(bars, fit.features)
-    proba = model.filter_proba(features)
-    proba.reset_index().to_csv(out / "regimes.csv", index=False)
-    table = regime_table(model, features)
-    plot = plot_regimes(
+    title = f"{report.source}: regimes of {folder.name} (forward-filtered, frozen)"
+    proba, table, plot = _write_regimes(
+        out,
+        model,
         bars,
-        proba,
-        out / "plots" / "regimes.png",
-        title=f"{report.source}: regimes of {folder.name} (forward-filtered, frozen)",
-        train_end=pd.Timestamp(fit.split.train_end),
-    )
-    (out / "summary.json").write_text(
-        json.dumps(
-            {
-                "model": str(folder),
-                "regimes": json.loads(table.to_json(orient="index")),
-                "data_report": report.summary(),
-            },
-            indent=1,
-        )
+        features,
+        title,
+        fit.split.train_end,
+        {"model": str(folder), "data_report": report.summary()},
+        since=config.data.start,  # the settling history before start is not part of the answer
     )
     return HMMInferResult(out, proba, table, plot)
