@@ -9,6 +9,9 @@ is NativeAuthenticator's own (passwords, sign-up with admin approval, lock-out).
 
 from __future__ import annotations
 
+import os
+import secrets
+import sys
 from typing import Any
 
 from nativeauthenticator import NativeAuthenticator
@@ -47,7 +50,35 @@ class LoginHandler(NativeLoginHandler):
 
 
 class StockBotAuthenticator(NativeAuthenticator):
-    """NativeAuthenticator with the JupyterHub 6 login handler above."""
+    """NativeAuthenticator with the JupyterHub 6 login handler above, and an admin account made at
+    the first start (so nobody else can sign up under the admin's name first)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ensure_admins()
+
+    def ensure_admins(self) -> None:
+        """Create each admin account that does not exist yet: password ``STOCKBOT_ADMIN_PASSWORD``,
+        or a random one printed once to the terminal (never to the hub's log)."""
+        for name in sorted(self.admin_users):
+            if self.user_exists(name):
+                continue
+            given = os.environ.get("STOCKBOT_ADMIN_PASSWORD")
+            password = given or secrets.token_urlsafe(12)
+            if not self.is_password_strong(password):
+                raise ValueError(
+                    f"STOCKBOT_ADMIN_PASSWORD is too weak for NativeAuthenticator (at least "
+                    f"{self.minimum_password_length} characters, not a common password)"
+                )
+            if self.create_user(name, password) is None:
+                raise RuntimeError(f"could not create the admin account {name!r}")
+            if not given:
+                print(
+                    f"\n  StockBot admin account created: user {name!r}, password {password}\n"
+                    "  (shown once; change it at /hub/change-password)\n",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from tests.conftest import need
 
 ROOT = Path(__file__).parents[2]
 CHP = ROOT / ".hub-node" / "node_modules" / ".bin" / "configurable-http-proxy"
+ADMIN_PASSWORD = "correct horse battery 42"
 
 
 def free_port() -> int:
@@ -34,10 +36,10 @@ class Hub:
     log: Path
 
 
-@pytest.fixture(scope="session")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+@contextlib.contextmanager
+def start_hub(home: Path, **extra_env: str) -> Iterator[Hub]:
+    """The real hub (and its proxy) on free ports with ``home`` as STOCKBOT_HOME; stopped after."""
     need(CHP.exists(), "configurable-http-proxy (make install puts it in .hub-node/)")
-    home = tmp_path_factory.mktemp("hub-home")
     port = free_port()
     env = {
         **os.environ,
@@ -45,6 +47,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         "STOCKBOT_HUB_PORT": str(port),
         "STOCKBOT_HUB_API_PORT": str(free_port()),
         "STOCKBOT_PROXY_API_PORT": str(free_port()),
+        **extra_env,
     }
     log = home / "hub.log"
     with log.open("wb") as fh:
@@ -76,3 +79,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    with start_hub(tmp_path_factory.mktemp("hub-home"), STOCKBOT_ADMIN_PASSWORD=ADMIN_PASSWORD) as h:
+        yield h

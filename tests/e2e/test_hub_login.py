@@ -3,14 +3,15 @@ hub/auth.py), sign-up approval by the admin, tokens, and anonymous refusal."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import requests
 
-from tests.e2e.conftest import Hub
+from tests.e2e.conftest import ADMIN_PASSWORD, Hub, start_hub
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
-
-ADMIN_PASSWORD = "correct horse battery 42"
 
 
 def form(session: requests.Session, hub: Hub, path: str, data: dict[str, str]) -> requests.Response:
@@ -26,18 +27,7 @@ def login(hub: Hub, username: str, password: str) -> tuple[requests.Session, req
 
 @pytest.fixture(scope="module")
 def admin(hub: Hub) -> requests.Session:
-    s = requests.Session()
-    r = form(
-        s,
-        hub,
-        "signup",
-        {
-            "username": "admin",
-            "signup_password": ADMIN_PASSWORD,
-            "signup_password_confirmation": ADMIN_PASSWORD,
-        },
-    )
-    assert r.status_code == 200, r.text[-500:]
+    """The admin account exists from the first start (STOCKBOT_ADMIN_PASSWORD): no sign-up."""
     s, r = login(hub, "admin", ADMIN_PASSWORD)
     assert r.status_code == 302, (r.status_code, r.text[-1000:], hub.log.read_text()[-2000:])
     return s
@@ -96,3 +86,37 @@ def test_an_error_during_a_login_post_renders_the_login_form(hub: Hub) -> None:
     assert r.status_code == 403
     assert "Login form invalid or expired" in r.text and 'name="password"' in r.text
     assert "Traceback" not in hub.log.read_text()
+
+
+def test_nobody_can_sign_up_as_the_admin(hub: Hub, admin: requests.Session) -> None:
+    s = requests.Session()
+    form(
+        s,
+        hub,
+        "signup",
+        {
+            "username": "admin",
+            "signup_password": "mallory was here 123",
+            "signup_password_confirmation": "mallory was here 123",
+        },
+    )
+    _, r = login(hub, "admin", "mallory was here 123")
+    assert r.status_code == 200 and "Invalid username or password" in r.text
+    assert ADMIN_PASSWORD not in hub.log.read_text()  # the password is never logged
+
+
+def test_first_start_prints_a_random_admin_password_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STOCKBOT_ADMIN_PASSWORD", raising=False)
+    with start_hub(tmp_path) as first:
+        m = re.search(r"user 'admin', password (\S+)", first.log.read_text())
+        assert m, first.log.read_text()[-2000:]
+        _, r = login(first, "admin", m.group(1))
+        assert r.status_code == 302
+    first_log = (tmp_path / "hub.log").read_text()
+    with start_hub(tmp_path) as again:  # a restart keeps the account and prints nothing
+        assert "StockBot admin account created" not in again.log.read_text()
+        _, r = login(again, "admin", m.group(1))
+        assert r.status_code == 302
+    assert first_log.count("StockBot admin account created") == 1
