@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,29 @@ def configure(c: Any, root: Path) -> None:
     c.NativeAuthenticator.allowed_failed_logins = 5
     c.NativeAuthenticator.seconds_before_next_try = 600
 
-    c.JupyterHub.spawner_class = "simple"  # every user's server as this OS user: trusted users only
+    # every user's server runs as this OS user, in $STOCKBOT_HOME/users/<name>/: trusted users only
+    # (see the README for deployments that isolate users)
+    c.JupyterHub.spawner_class = "simple"
+    c.SimpleLocalProcessSpawner.home_dir_template = str(home / "users" / "{username}")
+    c.Spawner.default_url = "/lab"
+    # the single-user server of the hub's own environment, whatever PATH the hub was started with
+    c.Spawner.cmd = [str(Path(sys.executable).parent / "jupyterhub-singleuser")]
+    c.Spawner.pre_spawn_hook = _copy_notebooks(root)
     if os.geteuid() == 0:
         c.Spawner.args = ["--allow-root"]
     c.Spawner.environment = {"STOCKBOT_HOME": str(home)}
+
+
+def _copy_notebooks(root: Path) -> Any:
+    """A pre-spawn hook giving each user the project's notebooks (never overwriting their edits)."""
+    import shutil
+
+    def hook(spawner: Any) -> None:
+        target = Path(spawner.home_dir) / "notebooks"
+        target.mkdir(parents=True, exist_ok=True)
+        (Path(spawner.home_dir) / "data").mkdir(exist_ok=True)
+        for nb in sorted((root / "notebooks").glob("*.ipynb")):
+            if not (target / nb.name).exists():
+                shutil.copyfile(nb, target / nb.name)
+
+    return hook

@@ -4,6 +4,7 @@ hub/auth.py), sign-up approval by the admin, tokens, and anonymous refusal."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,28 @@ def test_first_start_prints_a_random_admin_password_once(
         _, r = login(again, "admin", m.group(1))
         assert r.status_code == 302
     assert first_log.count("StockBot admin account created") == 1
+
+
+def test_a_user_server_starts_with_the_project_notebooks(hub: Hub, admin: requests.Session) -> None:
+    xsrf = admin.cookies.get("_xsrf", "")
+    headers = {"X-XSRFToken": xsrf, "Referer": f"{hub.url}/hub/token"}
+    token = admin.post(
+        f"{hub.url}/hub/api/users/admin/tokens", json={"note": "spawn"}, headers=headers, timeout=10
+    ).json()["token"]
+    auth = {"Authorization": f"token {token}"}
+    r = requests.post(f"{hub.url}/hub/api/users/admin/server", headers=auth, timeout=60)
+    assert r.status_code in (201, 202), r.text
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        user = requests.get(f"{hub.url}/hub/api/users/admin", headers=auth, timeout=10).json()
+        if user["servers"].get("", {}).get("ready"):
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"the server never became ready:\n{hub.log.read_text()[-3000:]}")
+    status = requests.get(f"{hub.url}/user/admin/api/status", headers=auth, timeout=10)
+    assert status.status_code == 200, status.text
+    notebooks = sorted(p.name for p in (hub.home / "users" / "admin" / "notebooks").iterdir())
+    assert notebooks == ["backtest.ipynb", "hmm_fit.ipynb", "hmm_infer.ipynb", "train.ipynb"]
+    stop = requests.delete(f"{hub.url}/hub/api/users/admin/server", headers=auth, timeout=60)
+    assert stop.status_code in (202, 204)
