@@ -98,6 +98,14 @@ def evaluate(
     return BacktestResult(trace, bench, _summarise(trace, bench, costs, conventions, label))
 
 
+def _resolved(
+    run: TrainedRun, costs: CostConfig | None, risk: RiskConfig | None, initial_cash: float | None
+) -> tuple[CostConfig, RiskConfig, float]:
+    """A backtest's costs, risk and cash: as given, else the trained run's."""
+    cfg = run.config
+    return costs or cfg.costs, risk or cfg.risk, initial_cash or cfg.initial_cash
+
+
 def trained_decider(
     run: TrainedRun,
     bars: pd.DataFrame,
@@ -115,12 +123,13 @@ def trained_decider(
     first = max(first, cfg.env.window - 1 if cfg.env.observation == "window" else 0)
     if first >= market.n_bars - 1:
         raise DataError(f"nothing to backtest: no bars after {start_day}")
+    costs, risk, initial_cash = _resolved(run, costs, risk, initial_cash)
     env = env_class(cfg.env)(
         market,
         config=cfg.env,
-        costs=costs or cfg.costs,
-        risk=risk or cfg.risk,
-        initial_cash=initial_cash or cfg.initial_cash,
+        costs=costs,
+        risk=risk,
+        initial_cash=initial_cash,
         bounds=(first, market.n_bars - 1),
         random_start=False,
     )
@@ -138,10 +147,7 @@ def backtest_trained(
     conventions: Conventions | None = None,
 ) -> BacktestResult:
     """Replay a trained run's frozen pipeline and policy on ``bars`` from ``start_day``."""
-    cfg = run.config
-    costs = costs or cfg.costs
-    risk = risk or cfg.risk
-    cash = initial_cash or cfg.initial_cash
+    costs, risk, cash = _resolved(run, costs, risk, initial_cash)
     market, env, decide = trained_decider(run, bars, start_day, costs=costs, risk=risk, initial_cash=cash)
     return evaluate(
         market,
@@ -152,7 +158,7 @@ def backtest_trained(
         risk=risk,
         initial_cash=cash,
         conventions=conventions or Conventions(),
-        label=f"PPO ({cfg.ppo.policy}) from {run.path.name}",
+        label=f"PPO ({run.config.ppo.policy}) from {run.path.name}",
     )
 
 

@@ -175,11 +175,6 @@ class Ledger:
     def equity(self, prices: np.ndarray) -> float:
         return self.cash + float(self.qty @ prices)
 
-    def target_quantities(self, weights: np.ndarray, equity: float, prices: np.ndarray) -> np.ndarray:
-        """Shares that make ``weights`` of ``equity`` at ``prices`` (whole shares towards zero)."""
-        q = weights * equity / prices
-        return q if self.fractional else np.trunc(q)
-
     def cash_floor(self, prices: np.ndarray) -> float:
         if self.max_gross_leverage > 1.0:
             return -(self.max_gross_leverage - 1.0) * self.equity(prices)
