@@ -490,21 +490,27 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def format_validation_error(model: type[BaseModel], err: ValidationError) -> str:
-    """A person-readable, one-line-per-problem rendering of a pydantic error."""
-    lines = []
+def validation_problems(model: type[BaseModel], err: ValidationError) -> list[dict[str, str | None]]:
+    """Each problem of a pydantic error as ``{"field": "a.b", "message": ...}``."""
+    problems: list[dict[str, str | None]] = []
     for e in err.errors():
         loc = tuple(e["loc"])
-        where = ".".join(str(p) for p in loc) or "(top level)"
+        where = ".".join(str(p) for p in loc) or None
         if e["type"] == "extra_forbidden":
             owner = _model_at(model, loc)
             valid = sorted(owner.model_fields) if owner else []
-            lines.append(f"{where}: unknown key; valid keys here: {', '.join(valid)}")
+            message = f"unknown key; valid keys here: {', '.join(valid)}"
         else:
-            msg = e["msg"].removeprefix("Value error, ")
             given = e.get("input")
             shown = "" if isinstance(given, dict) else f" (got {given!r})"
-            lines.append(f"{where}: {msg}{shown}")
+            message = e["msg"].removeprefix("Value error, ") + shown
+        problems.append({"field": where, "message": message})
+    return problems
+
+
+def format_validation_error(model: type[BaseModel], err: ValidationError) -> str:
+    """A person-readable, one-line-per-problem rendering of a pydantic error."""
+    lines = [f"{p['field'] or '(top level)'}: {p['message']}" for p in validation_problems(model, err)]
     return f"invalid {model.__name__}:\n  " + "\n  ".join(lines)
 
 
@@ -515,7 +521,7 @@ def validate_config(model: type[M], raw: dict[str, Any]) -> M:
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(model, e)) from e
+        raise ConfigError(format_validation_error(model, e), validation_problems(model, e)) from e
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:

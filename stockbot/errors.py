@@ -13,7 +13,19 @@ class StockBotError(Exception):
 
 
 class ConfigError(StockBotError, ValueError):
-    """A configuration (YAML, notebook parameters, ``--set`` overrides) is invalid."""
+    """A configuration (YAML, notebook parameters, ``--set`` overrides) is invalid.
+
+    ``errors`` lists each problem as ``{"field": "a.b", "message": ...}`` (``field`` is None when the
+    problem is not one field's), for callers that answer field by field (the service's 422)."""
+
+    def __init__(self, message: str, errors: list[dict[str, str | None]] | None = None) -> None:
+        super().__init__(message)
+        self.errors: list[dict[str, str | None]] = errors or [{"field": None, "message": message}]
+
+    @classmethod
+    def at(cls, field: str, message: str) -> ConfigError:
+        """The error of one field: ``field: message``."""
+        return cls(f"{field}: {message}", [{"field": field, "message": message}])
 
 
 class DataError(StockBotError):

@@ -49,6 +49,8 @@ class Executor:
 
     def run_forever(self) -> None:
         recover(self.store)
+        # once per start, not periodically: a recount racing a status change could miscount it
+        self.store.recount()
         last_recover = time.monotonic()
         while not self.stopping.is_set():
             self.active = {k: f for k, f in self.active.items() if not f.done()}
@@ -131,6 +133,12 @@ def _files(home: Path) -> tuple[Path, Path, Path]:
     return home / "executor.json", home / "executor.lock", home / "executor.log"
 
 
+def _job_environment() -> dict[str, str]:
+    """The environment jobs inherit: never the credentials of whoever started the executor (the
+    hub service's or a user server's ``JUPYTERHUB_*`` tokens)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
+
+
 def executor_status(home: Path | None = None) -> dict[str, Any]:
     info_path = _files(home or stockbot_home())[0]
     try:
@@ -163,7 +171,7 @@ def ensure_executor(
                 stdout=logfh,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={**os.environ, "STOCKBOT_HOME": str(home)},
+                env={**_job_environment(), "STOCKBOT_HOME": str(home)},
             )
         info = {
             "pid": proc.pid,

@@ -72,41 +72,81 @@ def _check_symbols(data: DataConfig, field: str) -> None:
     try:
         available = set(make_provider(data).available_symbols())  # type: ignore[attr-defined]
     except DataError as e:
-        raise ConfigError(f"{field}: {e}") from e
+        raise ConfigError.at(field, str(e)) from e
     unknown = [s for s in data.symbols if s not in available]
     if unknown:
-        raise ConfigError(f"{field}.symbols: {unknown} are not in the data; available: {sorted(available)}")
+        have = sorted(available)
+        raise ConfigError.at(f"{field}.symbols", f"{unknown} are not in the data; available: {have}")
 
 
-def _check_parent(store: RunStore, run_id: str, kind: str, field: str) -> None:
+def _check_parent(store: RunStore, run_id: str, kind: str, field: str, owner: str | None = None) -> None:
     doc = store.get(run_id)
-    if doc is None:
-        raise ConfigError(f"{field}.run_id: no run {run_id!r}")
+    if doc is None or (owner is not None and doc.get("owner") != owner):
+        raise ConfigError.at(f"{field}.run_id", f"no run {run_id!r}")
     if doc["kind"] != kind or doc["status"] != RunStatus.SUCCEEDED.value:
-        raise ConfigError(
-            f"{field}.run_id: {run_id} is a {doc['status']} {doc['kind']} run; need a succeeded {kind}"
+        raise ConfigError.at(
+            f"{field}.run_id", f"{run_id} is a {doc['status']} {doc['kind']} run; need a succeeded {kind}"
         )
 
 
-def validate_job(kind: str, config: dict[str, Any] | BaseModel, store: RunStore | None = None) -> BaseModel:
-    """The validated config of a job, with the checks that need the data or the store."""
+_PATH_FIELDS = (("data", "path"), ("policy", "path"), ("model", "path"))
+
+
+def confine_paths(cfg: BaseModel, root: Path) -> BaseModel:
+    """``cfg`` with every file path resolved against ``root``; a path that leads outside ``root``
+    (``..``, an absolute path elsewhere, a symlink out) is a :class:`ConfigError` naming the field."""
+    root = root.resolve()
+    updates: dict[str, BaseModel] = {}
+    for section, name in _PATH_FIELDS:
+        sub = getattr(cfg, section, None)
+        value = getattr(sub, name, None) if sub is not None else None
+        if value is None:
+            continue
+        resolved = (root / Path(value).expanduser()).resolve()
+        if resolved != root and root not in resolved.parents:
+            raise ConfigError.at(f"{section}.{name}", f"{str(value)!r} is outside your data folder {root}")
+        updates[section] = sub.model_copy(update={name: resolved})  # type: ignore[union-attr]
+    return cfg.model_copy(update=updates) if updates else cfg
+
+
+def validate_job(
+    kind: str,
+    config: dict[str, Any] | BaseModel,
+    store: RunStore | None = None,
+    *,
+    data_root: Path | None = None,
+    parent_owner: str | None = None,
+) -> BaseModel:
+    """The validated config of a job, with the checks that need the data or the store.
+
+    ``data_root`` confines file paths to one folder (a hub user's ``data/``); ``parent_owner``
+    admits only parent runs of that owner (a user may not build on another user's run)."""
     spec = job_kind(kind)
     raw = to_plain(config) if isinstance(config, BaseModel) else config
     cfg = validate_config(spec.config, raw)
+    if data_root is not None:
+        cfg = confine_paths(cfg, data_root)
     _check_symbols(cfg.data, "data")  # type: ignore[attr-defined]
     if kind == "backtest" and cfg.policy.run_id is not None:  # type: ignore[attr-defined]
-        _check_parent(store or RunStore(), cfg.policy.run_id, "train", "policy")  # type: ignore[attr-defined]
+        _check_parent(store or RunStore(), cfg.policy.run_id, "train", "policy", parent_owner)  # type: ignore[attr-defined]
     if kind == "hmm_infer" and cfg.model.run_id is not None:  # type: ignore[attr-defined]
-        _check_parent(store or RunStore(), cfg.model.run_id, "hmm_fit", "model")  # type: ignore[attr-defined]
+        _check_parent(store or RunStore(), cfg.model.run_id, "hmm_fit", "model", parent_owner)  # type: ignore[attr-defined]
     return cfg
 
 
 def submit(
-    kind: str, config: dict[str, Any] | BaseModel, owner: str | None = None, *, store: RunStore | None = None
+    kind: str,
+    config: dict[str, Any] | BaseModel,
+    owner: str | None = None,
+    *,
+    store: RunStore | None = None,
+    data_root: Path | None = None,
+    parent_owner: str | None = None,
 ) -> str:
-    """Validate, write ``runs/<id>/config.yaml`` and a ``queued`` run document; return the id."""
+    """Validate, write ``runs/<id>/config.yaml`` and a ``queued`` run document; return the id.
+    ``data_root`` and ``parent_owner`` are as in :func:`validate_job`."""
     store = store or RunStore()
-    cfg = validate_job(kind, config, store)
+    cfg = validate_job(kind, config, store, data_root=data_root, parent_owner=parent_owner)
     run_id = new_run_id(kind)
     folder = run_dir(run_id)
     folder.mkdir(parents=True, exist_ok=False)

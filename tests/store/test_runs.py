@@ -141,7 +141,8 @@ def test_large_lists_page_newest_first(db: Database) -> None:
         doc(f"p{i:03d}", owner="alice" if i % 3 else "bob", created=t0 - dt.timedelta(seconds=a))
         for i, a in enumerate(ages)
     ]
-    db["runs"].insert_many(docs)
+    db["runs"].insert_many(docs)  # behind the store's back: its counts need a recount
+    store.recount()
     want = [d["_id"] for d in sorted(docs, key=lambda d: d["created_at"], reverse=True)]
     for skip in (0, 140, 160, 290):
         page, total = store.list(limit=50, skip=skip)
@@ -149,3 +150,40 @@ def test_large_lists_page_newest_first(db: Database) -> None:
     alice = [w for w in want if int(w[1:]) % 3]
     page, total = store.list(owner="alice", limit=50, skip=90)
     assert total == len(alice) and [d["_id"] for d in page] == alice[90:140]
+
+
+def test_counts_follow_every_status_change(db: Database) -> None:
+    """The list's totals (materialised counts) equal counting the documents, after each move."""
+    store = RunStore(db)
+    combos = [
+        {},
+        {"owner": "alice"},
+        {"kind": "train"},
+        {"status": "running"},
+        {"owner": "bob", "status": "queued"},
+    ]
+
+    def check() -> None:
+        for f in combos:
+            assert store.list(limit=0, **f)[1] == db["runs"].count_documents(f), f
+
+    for i in range(6):
+        store.create(doc(f"c{i}", owner=("alice", "bob")[i % 2], kind=("train", "backtest")[i % 3 == 0]))
+    check()
+    claimed = store.claim({"name": "local"})
+    assert claimed is not None
+    check()
+    assert store.finish(claimed["_id"], RunStatus.SUCCEEDED)
+    assert not store.finish(claimed["_id"], RunStatus.FAILED)  # already final: counts unmoved
+    check()
+    store.request_cancel("c3")
+    store.request_cancel("c3")
+    check()
+    running = store.claim({"name": "local"})
+    assert running is not None
+    assert store.mark_lost(running["_id"], running["heartbeat_at"], "gone")
+    check()
+    db["run_counts"].update_many({}, {"$set": {"n": 99}})  # drift (a crash between two writes)
+    store.recount()
+    check()
+    assert store.list(owner="nobody")[1] == 0
