@@ -65,19 +65,78 @@ def configure(c: Any, root: Path) -> None:
     c.Spawner.pre_spawn_hook = _copy_notebooks(root)
     if os.geteuid() == 0:
         c.Spawner.args = ["--allow-root"]
-    c.Spawner.environment = {"STOCKBOT_HOME": str(home)}
+    service_port = _port("STOCKBOT_SERVICE_PORT", 8002)
+    service_url = f"http://127.0.0.1:{service_port}"
+    passed = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
+    c.Spawner.environment = {
+        **passed,
+        "STOCKBOT_HOME": str(home),
+        # notebooks in a user's server reach the service directly (their token authenticates them)
+        "STOCKBOT_SERVICE_URL": f"{service_url}/services/{SERVICE}/",
+    }
+    _service(c, root, home, service_url, passed)
+
+
+SERVICE = "stockbot"
+# what the service and user servers inherit from the hub's environment (JupyterHub passes little)
+_PASSED_ENV = (
+    "PATH",
+    "LANG",
+    "CI",
+    "STOCKBOT_MONGO_URI",
+    "STOCKBOT_EXECUTOR_CONCURRENCY",
+    "STOCKBOT_HEARTBEAT_SECONDS",
+    "STOCKBOT_STALE_SECONDS",
+    "STOCKBOT_NOTEBOOKS",
+    "OMP_NUM_THREADS",
+)
+
+
+def _service(c: Any, root: Path, home: Path, url: str, passed: dict[str, str]) -> None:
+    """The StockBot service (API, streams, dashboards) and the roles that let people reach it."""
+    port = c.JupyterHub.bind_url.rsplit(":", 1)[-1]
+    hosts = os.environ.get("STOCKBOT_PUBLIC_HOSTS") or f"127.0.0.1:{port},localhost:{port}"
+    c.JupyterHub.services = [
+        {
+            "name": SERVICE,
+            "url": url,
+            "command": [sys.executable, "-m", "hub.service"],
+            "cwd": str(root),
+            "environment": {
+                **passed,
+                "PYTHONPATH": str(root),
+                "STOCKBOT_HOME": str(home),
+                "STOCKBOT_PUBLIC_HOSTS": hosts,
+            },
+            "oauth_no_confirm": True,
+            "display": True,
+        }
+    ]
+    access = f"access:services!service={SERVICE}"
+    c.JupyterHub.load_roles = [
+        # JupyterHub 6's default user role does not let users open services
+        {"name": "user", "scopes": ["self", access]},
+        # a user's notebooks call the service with their server's token, as that user
+        {"name": "server", "scopes": ["users:activity!user", "access:servers!user", access]},
+        # the service reads who is an admin (admins see every user's runs)
+        {"name": "stockbot-service", "scopes": ["read:users"], "services": [SERVICE]},
+    ]
+    c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!user", access]
 
 
 def _copy_notebooks(root: Path) -> Any:
-    """A pre-spawn hook giving each user the project's notebooks (never overwriting their edits)."""
+    """A pre-spawn hook giving each user the project's job notebooks and Voila dashboards (never
+    overwriting their edits) and an empty ``data/`` folder for their own files."""
     import shutil
 
     def hook(spawner: Any) -> None:
-        target = Path(spawner.home_dir) / "notebooks"
-        target.mkdir(parents=True, exist_ok=True)
-        (Path(spawner.home_dir) / "data").mkdir(exist_ok=True)
-        for nb in sorted((root / "notebooks").glob("*.ipynb")):
-            if not (target / nb.name).exists():
-                shutil.copyfile(nb, target / nb.name)
+        home = Path(spawner.home_dir)
+        (home / "data").mkdir(parents=True, exist_ok=True)
+        for folder in ("notebooks", "dashboards"):
+            target = home / folder
+            target.mkdir(exist_ok=True)
+            for nb in sorted((root / folder).glob("*.ipynb")):
+                if not (target / nb.name).exists():
+                    shutil.copyfile(nb, target / nb.name)
 
     return hook

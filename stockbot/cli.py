@@ -238,22 +238,25 @@ def _fmt_progress(doc: dict) -> str:
 def runs_submit(
     kind: str, config_path: str | None, overrides: tuple[str, ...], wait: bool, timeout: float | None
 ) -> None:
-    """Validate and queue a job; the local executor is started if none runs."""
+    """Validate and queue a job; the local executor is started if none runs. Inside a hub user's
+    server the job goes through the StockBot service, owned by that hub user."""
     from stockbot.config import apply_overrides, read_yaml
-    from stockbot.jobs import ensure_executor, run_dir, submit, wait_for
+    from stockbot.jobs import run_dir
+    from stockbot.jobs.client import LocalRuns, runs_client, wait
 
     raw = apply_overrides(read_yaml(config_path) if config_path else {}, list(overrides))
-    run_id = submit(kind, raw)
-    ensure_executor()
+    client = runs_client()
+    run_id = client.submit(kind, raw)
     if not wait:
         click.echo(run_id)
         return
     click.echo(f"submitted {run_id}", err=True)
-    doc = wait_for(run_id, timeout=timeout, on_update=lambda d: click.echo(_fmt_progress(d), err=True))
-    folder = run_dir(run_id)
+    doc = wait(client, run_id, timeout=timeout)
     click.echo(f"{run_id} {doc['status']}")
-    click.echo(f"  folder:   {folder}")
-    click.echo(f"  notebook: {folder / 'notebook.ipynb'}")
+    if isinstance(client, LocalRuns):
+        folder = run_dir(run_id)
+        click.echo(f"  folder:   {folder}")
+        click.echo(f"  notebook: {folder / 'notebook.ipynb'}")
     if doc.get("error"):
         err = doc["error"]
         click.echo(f"  error:    {err.get('type')}: {err.get('message')} (cell {err.get('cell')})")
@@ -264,17 +267,18 @@ def runs_submit(
 @runs.command("list")
 @click.option("--status", default=None)
 @click.option("--kind", default=None)
-@click.option("--owner", default=None)
+@click.option("--owner", default=None, help="Another owner's runs (local store only).")
 @click.option("--limit", type=int, default=20)
 def runs_list(status: str | None, kind: str | None, owner: str | None, limit: int) -> None:
-    """Newest runs first."""
-    from stockbot.store import RunStore
+    """Newest runs first (your own; --owner reads the local store for another)."""
+    from stockbot.jobs.client import LocalRuns, runs_client
 
-    docs, total = RunStore().list(status=status, kind=kind, owner=owner, limit=limit)
+    client = LocalRuns(owner) if owner else runs_client()
+    docs, total = client.list(status=status, kind=kind, limit=limit)
     for d in docs:
         sharpe = (d.get("metrics") or {}).get("sharpe")
         metric = f"sharpe {sharpe:.2f}" if isinstance(sharpe, float) else ""
-        click.echo(f"{d['_id']:<34} {d['owner']:<10} {_fmt_progress(d):<40} {metric}")
+        click.echo(f"{d['id']:<34} {d['owner']:<10} {_fmt_progress(d):<40} {metric}")
     click.echo(f"({len(docs)} of {total})", err=True)
 
 
@@ -284,13 +288,9 @@ def runs_show(run_id: str) -> None:
     """The run document as JSON."""
     import json
 
-    from stockbot.errors import JobError
-    from stockbot.store import RunStore
+    from stockbot.jobs.client import runs_client
 
-    doc = RunStore().get(run_id)
-    if doc is None:
-        raise JobError(f"no run {run_id!r}")
-    click.echo(json.dumps(doc, indent=1, default=str))
+    click.echo(json.dumps(runs_client().get(run_id), indent=1, default=str))
 
 
 @runs.command("logs")
@@ -313,12 +313,9 @@ def runs_logs(run_id: str, follow: bool) -> None:
 @click.argument("run_id")
 def runs_cancel(run_id: str) -> None:
     """Cancel a queued or running run (its process group is ended)."""
-    from stockbot.errors import JobError
-    from stockbot.store import RunStore
+    from stockbot.jobs.client import runs_client
 
-    doc = RunStore().request_cancel(run_id)
-    if doc is None:
-        raise JobError(f"no run {run_id!r}")
+    doc = runs_client().cancel(run_id)
     click.echo(f"{run_id}: {doc['status']}{' (cancel requested)' if doc['status'] == 'running' else ''}")
 
 
@@ -330,15 +327,17 @@ def runs_cancel(run_id: str) -> None:
 )
 def runs_artifacts(run_id: str, relpath: str | None, zip_to: str | None) -> None:
     """List a run's files, print one, or zip them all."""
-    from stockbot.jobs import list_artifacts, read_artifact, zip_run
+    from stockbot.jobs.client import runs_client
+
+    client = runs_client()
 
     if relpath:
-        sys.stdout.buffer.write(read_artifact(run_id, relpath))
+        sys.stdout.buffer.write(client.read_artifact(run_id, relpath))
     elif zip_to:
-        Path(zip_to).write_bytes(zip_run(run_id))
+        Path(zip_to).write_bytes(client.zip(run_id))
         click.echo(f"wrote {zip_to}")
     else:
-        for item in list_artifacts(run_id):
+        for item in client.artifacts(run_id):
             click.echo(f"{item['size']:>12}  {item['path']}")
 
 

@@ -47,6 +47,7 @@ def start_hub(home: Path, **extra_env: str) -> Iterator[Hub]:
         "STOCKBOT_HUB_PORT": str(port),
         "STOCKBOT_HUB_API_PORT": str(free_port()),
         "STOCKBOT_PROXY_API_PORT": str(free_port()),
+        "STOCKBOT_SERVICE_PORT": str(free_port()),
         **extra_env,
     }
     log = home / "hub.log"
@@ -79,9 +80,60 @@ def start_hub(home: Path, **extra_env: str) -> Iterator[Hub]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        # the daemons the service started on demand (the executor and the embedded store)
+        from stockbot.jobs import stop_executor
+        from stockbot.store.server import stop_store
+
+        stop_executor(home)
+        stop_store(home)
 
 
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     with start_hub(tmp_path_factory.mktemp("hub-home"), STOCKBOT_ADMIN_PASSWORD=ADMIN_PASSWORD) as h:
         yield h
+
+
+def form(session: requests.Session, hub: Hub, path: str, data: dict[str, str]) -> requests.Response:
+    """POST one of the hub's forms as a browser does (with the _xsrf cookie's value)."""
+    session.get(f"{hub.url}/hub/{path}", timeout=10)  # sets the _xsrf cookie
+    data = {**data, "_xsrf": session.cookies.get("_xsrf", "")}
+    return session.post(f"{hub.url}/hub/{path}", data=data, timeout=30, allow_redirects=False)
+
+
+def login(hub: Hub, username: str, password: str) -> tuple[requests.Session, requests.Response]:
+    s = requests.Session()
+    return s, form(s, hub, "login", {"username": username, "password": password})
+
+
+def admin_session(hub: Hub) -> requests.Session:
+    s, r = login(hub, "admin", ADMIN_PASSWORD)
+    assert r.status_code == 302, (r.status_code, r.text[-1000:], hub.log.read_text()[-2000:])
+    return s
+
+
+def new_user(hub: Hub, admin: requests.Session, name: str, password: str) -> requests.Session:
+    """Sign ``name`` up, have the admin approve it, and return its logged-in hub session."""
+    r = form(
+        requests.Session(),
+        hub,
+        "signup",
+        {"username": name, "signup_password": password, "signup_password_confirmation": password},
+    )
+    assert r.status_code == 200, r.text[-500:]
+    assert admin.get(f"{hub.url}/hub/authorize/{name}", timeout=10).status_code in (200, 302)
+    s, r = login(hub, name, password)
+    assert r.status_code == 302, r.text[-500:]
+    return s
+
+
+def api_token(hub: Hub, session: requests.Session, name: str) -> str:
+    """A hub API token of the logged-in ``session``'s user (as /hub/token makes one)."""
+    r = session.post(
+        f"{hub.url}/hub/api/users/{name}/tokens",
+        json={"note": "tests"},
+        headers={"X-XSRFToken": session.cookies.get("_xsrf", ""), "Referer": f"{hub.url}/hub/token"},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["token"])

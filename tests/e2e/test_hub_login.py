@@ -10,20 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import ADMIN_PASSWORD, Hub, start_hub
+from tests.e2e.conftest import ADMIN_PASSWORD, Hub, form, login, start_hub
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
-
-
-def form(session: requests.Session, hub: Hub, path: str, data: dict[str, str]) -> requests.Response:
-    session.get(f"{hub.url}/hub/{path}", timeout=10)  # sets the _xsrf cookie
-    data = {**data, "_xsrf": session.cookies.get("_xsrf", "")}
-    return session.post(f"{hub.url}/hub/{path}", data=data, timeout=30, allow_redirects=False)
-
-
-def login(hub: Hub, username: str, password: str) -> tuple[requests.Session, requests.Response]:
-    s = requests.Session()
-    return s, form(s, hub, "login", {"username": username, "password": password})
 
 
 @pytest.fixture(scope="module")

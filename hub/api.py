@@ -1,0 +1,297 @@
+"""The service's JSON API under ``/services/stockbot/api/`` (DESIGN.md §7).
+
+Every handler authenticates in an async ``prepare`` through JupyterHub and answers 401/403 as JSON
+(never a redirect). The owner of anything created is the authenticated hub user; a user sees only
+their own runs and admins see all. Another user's run answers 404, the same as a run that does not
+exist. Cookie-authenticated POSTs must carry JupyterHub's XSRF token (``X-XSRFToken``, from the
+``_xsrf`` cookie that ``GET /api/auth/me`` sets); token-authenticated calls need none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import json
+import logging
+import mimetypes
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from jupyterhub.services.auth import HubOAuthenticated
+from tornado.web import Finish, HTTPError, RequestHandler
+
+from hub.identity import HubUser, authenticate
+from stockbot.errors import ConfigError, JobError, StockBotError, StoreError
+from stockbot.jobs import artifacts, ensure_executor, submit
+from stockbot.jobs.external import record_external
+from stockbot.jobs.kinds import RUN_ID, run_dir
+from stockbot.paths import stockbot_home
+from stockbot.store.runs import RunStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RUN = r"(\d{8}-\d{6}-[a-z_]+-[0-9a-f]{4})"
+MAX_LIMIT = 500
+
+
+@functools.cache
+def store() -> RunStore:
+    """The process's run store (pymongo pools its connections and is thread-safe)."""
+    return RunStore()
+
+
+def user_data_root(name: str) -> Path:
+    """Where a hub user's own data files live; file paths in their configs must stay inside."""
+    return stockbot_home() / "users" / name / "data"
+
+
+def jsonable(doc: dict[str, Any]) -> dict[str, Any]:
+    """A run document as JSON: ``_id`` becomes ``id``, datetimes ISO 8601 in UTC."""
+
+    def conv(v: Any) -> Any:
+        if isinstance(v, dt.datetime):
+            return (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).isoformat()
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [conv(x) for x in v]
+        return v
+
+    out = {k: conv(v) for k, v in doc.items() if k != "_id"}
+    return {"id": doc["_id"], **out}
+
+
+class APIHandler(HubOAuthenticated, RequestHandler):
+    """Base of every API route: authentication, XSRF, JSON errors, store calls off the event loop."""
+
+    user: HubUser
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+
+    async def prepare(self) -> None:
+        user = await authenticate(self)
+        if user is None:
+            has_credentials = bool(self.request.headers.get("Authorization") or self.request.cookies)
+            if has_credentials:
+                self.fail(403, "your hub login or token does not give access to the StockBot service")
+            self.fail(401, "not authenticated: log in to the hub or send 'Authorization: token <hub token>'")
+        self.user = user  # type: ignore[assignment]
+        self.current_user = user
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            # JupyterHub's check: skipped for token-authenticated requests, required for cookies
+            self.check_xsrf_cookie()
+
+    def fail(self, status: int, message: str, **extra: Any) -> None:
+        self.set_status(status)
+        self.finish(json.dumps({"error": message, **extra}))
+        raise Finish()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        message = self._reason
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": message}))
+
+    def body_json(self) -> dict[str, Any]:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError as e:
+            self.fail(400, f"the body is not JSON: {e}")
+        if not isinstance(body, dict):
+            self.fail(400, f"the body must be a JSON object, got {type(body).__name__}")
+        return body
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A blocking store or file call, run in a thread (the event loop serves everyone)."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def visible_run(self, run_id: str) -> dict[str, Any]:
+        """The run if this user may see it (owner or admin); 404 otherwise, whether or not it exists."""
+        doc = await self.call(store().get, run_id) if RUN_ID.match(run_id) else None
+        if doc is None or not (self.user.admin or doc.get("owner") == self.user.name):
+            self.fail(404, f"no run {run_id!r}")
+        return doc  # type: ignore[return-value]
+
+    def int_arg(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get_query_argument(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            self.fail(400, f"{name} must be an integer from {low} to {high}, got {raw!r}")
+        if not low <= value <= high:
+            self.fail(400, f"{name} must be from {low} to {high}, got {value}")
+        return value
+
+
+class MeHandler(APIHandler):
+    async def get(self) -> None:
+        # reading xsrf_token sets the _xsrf cookie that cookie-authenticated POSTs must echo
+        self.write({"name": self.user.name, "admin": self.user.admin, "xsrf": self.xsrf_token.decode()})
+
+
+class RunsHandler(APIHandler):
+    async def get(self) -> None:
+        owner = self.get_query_argument("owner", None)
+        if not self.user.admin:
+            if owner not in (None, self.user.name):
+                self.fail(403, "only admins may list other users' runs")
+            owner = self.user.name
+        limit = self.int_arg("limit", 50, 0, MAX_LIMIT)
+        skip = self.int_arg("skip", 0, 0, 10**9)
+        try:
+            docs, total = await self.call(
+                store().list,
+                owner=owner,
+                kind=self.get_query_argument("kind", None),
+                status=self.get_query_argument("status", None),
+                limit=limit,
+                skip=skip,
+            )
+        except StoreError as e:
+            self.fail(400, str(e))
+        self.write({"runs": [jsonable(d) for d in docs], "total": total})
+
+    async def post(self) -> None:
+        """The record of a job run elsewhere (kind ``external``), owned by the caller."""
+        try:
+            run_id = await self.call(record_external, self.body_json(), self.user.name, store())
+        except ConfigError as e:
+            self.fail(422, "invalid external run", errors=e.errors)
+        except StoreError as e:
+            self.fail(422, str(e), errors=[{"field": "config", "message": str(e)}])
+        self.set_status(201)
+        self.write({"run_id": run_id})
+
+
+class RunHandler(APIHandler):
+    async def get(self, run_id: str) -> None:
+        self.write(jsonable(await self.visible_run(run_id)))
+
+
+class CancelHandler(APIHandler):
+    async def post(self, run_id: str) -> None:
+        await self.visible_run(run_id)
+        doc = await self.call(store().request_cancel, run_id)
+        self.write(jsonable(doc))  # type: ignore[arg-type]
+
+
+class SubmitHandler(APIHandler):
+    """``POST /api/stockbot/train`` and friends: the body is the job's config (DESIGN.md §3)."""
+
+    def initialize(self, kind: str) -> None:
+        self.kind = kind
+
+    async def post(self) -> None:
+        body = self.body_json()
+        try:
+            run_id = await self.call(
+                submit,
+                self.kind,
+                body,
+                self.user.name,
+                store=store(),
+                data_root=user_data_root(self.user.name),
+                parent_owner=None if self.user.admin else self.user.name,
+            )
+        except ConfigError as e:
+            self.fail(422, f"invalid {self.kind} config", errors=e.errors)
+        except StoreError as e:
+            self.fail(422, str(e), errors=[{"field": None, "message": str(e)}])
+        await self.call(ensure_executor)
+        self.set_status(201)
+        self.write({"run_id": run_id})
+
+
+class ArtifactsHandler(APIHandler):
+    async def get(self, run_id: str) -> None:
+        await self.visible_run(run_id)
+        try:
+            items = await self.call(artifacts.list_artifacts, run_id)
+        except JobError as e:
+            self.fail(404, str(e))
+        self.write({"run_id": run_id, "artifacts": items})
+
+
+class ZipHandler(APIHandler):
+    async def get(self, run_id: str) -> None:
+        await self.visible_run(run_id)
+        try:
+            data = await self.call(artifacts.zip_run, run_id)
+        except JobError as e:
+            self.fail(404, str(e))
+        self.set_header("Content-Type", "application/zip")
+        self.set_header("Content-Disposition", f'attachment; filename="{run_id}.zip"')
+        self.finish(data)
+
+
+class ArtifactHandler(APIHandler):
+    async def get(self, run_id: str, relpath: str) -> None:
+        await self.visible_run(run_id)
+        try:
+            data = await self.call(artifacts.read_artifact, run_id, relpath)
+        except StockBotError as e:
+            self.fail(404, str(e))
+        kind = mimetypes.guess_type(relpath)[0] or "application/octet-stream"
+        if kind in ("text/html", "image/svg+xml", "application/xhtml+xml"):
+            kind = "text/plain"  # a run's files are data: never rendered as a page of this origin
+        self.set_header("Content-Type", kind)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        if self.get_query_argument("download", None) is not None:
+            self.set_header("Content-Disposition", f'attachment; filename="{Path(relpath).name}"')
+        self.finish(data)
+
+
+class NotebookHandler(APIHandler):
+    """The executed notebook of a run as HTML (nbconvert), read-only: it is never executed again."""
+
+    async def get(self, run_id: str) -> None:
+        await self.visible_run(run_id)
+        path = run_dir(run_id) / "notebook.ipynb"
+        if not path.is_file():
+            self.fail(404, f"run {run_id} has no executed notebook (yet)")
+        html = await self.call(notebook_html, path)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        # the notebook's outputs run in a sandbox of their own origin: they cannot act as the viewer
+        self.set_header("Content-Security-Policy", "sandbox allow-scripts")
+        self.finish(html)
+
+
+def notebook_html(path: Path) -> str:
+    """nbconvert's HTML of ``path``, cached beside it while the notebook is unchanged."""
+    cached = path.with_name(".notebook.html")
+    if cached.is_file() and cached.stat().st_mtime >= path.stat().st_mtime:
+        return cached.read_text()
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    html, _ = HTMLExporter().from_notebook_node(nbformat.read(path, as_version=4))
+    cached.write_text(html)
+    return html
+
+
+def routes() -> list[tuple[str, type[RequestHandler], dict[str, Any]] | tuple[str, type[RequestHandler]]]:
+    """The API's routes, relative to the service prefix (Bokeh adds the prefix)."""
+    from hub.stream import StreamHandler
+
+    return [
+        (r"/api/auth/me", MeHandler),
+        (r"/api/runs", RunsHandler),
+        (rf"/api/runs/{RUN}", RunHandler),
+        (rf"/api/runs/{RUN}/cancel", CancelHandler),
+        (rf"/api/runs/{RUN}/notebook", NotebookHandler),
+        (rf"/api/runs/{RUN}/stream", StreamHandler),
+        (r"/api/stockbot/train", SubmitHandler, {"kind": "train"}),
+        (r"/api/stockbot/backtest", SubmitHandler, {"kind": "backtest"}),
+        (r"/api/prob/train", SubmitHandler, {"kind": "hmm_fit"}),
+        (r"/api/prob/infer", SubmitHandler, {"kind": "hmm_infer"}),
+        (rf"/api/artifacts/{RUN}", ArtifactsHandler),
+        (rf"/api/artifacts/{RUN}/zip", ZipHandler),
+        (rf"/api/artifacts/{RUN}/(.+)", ArtifactHandler),
+    ]

@@ -1,0 +1,129 @@
+"""``make run``: the whole platform in the foreground until Ctrl-C.
+
+Starts the embedded store (unless ``STOCKBOT_MONGO_URI`` is set) and the job executor, then
+JupyterHub with its proxy, the StockBot service and the user servers it spawns. Prints the URL and,
+at the first start, the admin's credentials. Ctrl-C (or SIGTERM) stops the hub — which stops its
+proxy, service and user servers — then the executor and the store: nothing is left listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"JupyterHub exited with code {proc.returncode} while starting (see above)")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.3)
+    raise SystemExit(f"JupyterHub did not answer at {url} within {timeout:.0f} s")
+
+
+def _service_up(url: str, timeout: float) -> bool:
+    """The service answers 401 to an anonymous API call once it is serving."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return True
+        except urllib.error.HTTPError as e:
+            if e.code in (401, 403):
+                return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hub", description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("STOCKBOT_HUB_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("STOCKBOT_HUB_PORT", "8000")))
+    args = parser.parse_args(argv)
+
+    home = Path(os.environ.get("STOCKBOT_HOME") or ROOT / ".stockbot").resolve()
+    os.environ["STOCKBOT_HOME"] = str(home)
+    (home / "hub").mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "STOCKBOT_HUB_HOST": args.host, "STOCKBOT_HUB_PORT": str(args.port)}
+    admin = env.get("STOCKBOT_ADMIN_USER", "admin")
+    new_password = None
+    if not (home / "hub" / "jupyterhub.sqlite").exists() and not env.get("STOCKBOT_ADMIN_PASSWORD"):
+        new_password = env["STOCKBOT_ADMIN_PASSWORD"] = secrets.token_urlsafe(12)
+
+    from stockbot.jobs import ensure_executor, stop_executor
+    from stockbot.store.server import ensure_store, stop_store
+
+    started_store = False
+    if not env.get("STOCKBOT_MONGO_URI"):
+        ensure_store(home)
+        started_store = True
+    ensure_executor(home)
+
+    hub = subprocess.Popen(
+        [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(ROOT / "jupyterhub_config.py")],
+        cwd=home / "hub",
+        env=env,
+        start_new_session=True,  # Ctrl-C reaches us alone; we stop the hub in order
+    )
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    url = f"http://{args.host}:{args.port}"
+    try:
+        _wait_for(f"{url}/hub/api", hub, 120)
+        ready = _service_up(f"{url}/services/stockbot/api/auth/me", 60)
+        lines = [f"StockBot is running at {url}/  (dashboards: {url}/services/stockbot/dashboard)"]
+        if not ready:
+            lines.append("the StockBot service has not answered yet; see the hub's log above")
+        if new_password:
+            lines.append(f"admin account: user {admin!r}, password {new_password}  (shown once)")
+        else:
+            lines.append(f"log in as {admin!r} with the password set at the first start")
+        lines.append(f"state: {home}    stop: Ctrl-C")
+        width = max(len(line) for line in lines)
+        print("\n" + "=" * width + "\n" + "\n".join(lines) + "\n" + "=" * width + "\n", flush=True)
+        hub.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if hub.poll() is None:
+            os.killpg(hub.pid, signal.SIGTERM)
+            try:
+                hub.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(hub.pid, signal.SIGKILL)
+                hub.wait()
+        stop_executor(home)
+        if started_store:
+            stop_store(home)
+        print("StockBot stopped.", flush=True)
+    return 0 if stopping else (hub.returncode or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
