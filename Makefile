@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export STOCKBOT_HOME ?= $(CURDIR)/.stockbot
 
-.PHONY: install run stop test lint format clean
+.PHONY: install run demo stop test lint format clean
 
 # torch first and pinned: a CPU build of torch==2.13.0 installs from local disk here, while an open
 # range pulled in by another package could fetch a multi-GB CUDA build.
@@ -22,12 +22,18 @@ $(CHP):
 
 install: $(STAMP) $(CHP)
 
-# The platform so far: the embedded store and the executor start on demand; hmm_fit, train and a
-# backtest of the trained run go through them as notebook jobs on the bundled data.
+# The platform in the foreground: JupyterHub on 127.0.0.1:8000 (HOST=, PORT= to change) with the
+# StockBot service and dashboards, the embedded store and the executor. Ctrl-C stops all of it.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: install
+	$(BIN)/python -m hub --host $(HOST) --port $(PORT)
+
+# hmm_fit, train and a backtest of the trained run as notebook jobs on the bundled data, no hub.
+demo: install
 	$(BIN)/stockbot demo --examples examples
 
-# Stops the daemons `make run` leaves running (same STOCKBOT_HOME).
+# Stops daemons a `make demo` (or a crashed `make run`) left running (same STOCKBOT_HOME).
 stop:
 	-$(BIN)/stockbot executor stop
 	-$(BIN)/stockbot store stop
