@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,11 @@ NAV: tuple[tuple[str, str], ...] = (
 EXTENSIONS = ("tabulator",)
 
 
+def hub_prefix() -> str:
+    """The hub's pages (``JUPYTERHUB_BASE_URL`` + ``hub/``)."""
+    return os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/"
+
+
 def nav_bar(viewer: Viewer, current: str) -> pn.pane.HTML:
     prefix = service_prefix()
     links = []
@@ -40,9 +46,12 @@ def nav_bar(viewer: Viewer, current: str) -> pn.pane.HTML:
         here = ' aria-current="page"' if path == current else ""
         links.append(f'<a class="stockbot-nav-link" href="{prefix}{path}"{here}>{html.escape(label)}</a>')
     role = " (admin)" if viewer.admin else ""
+    # the hub's own pages: the user's JupyterLab (started on demand) and logging out
+    hub = f'<a class="stockbot-hub-link" href="{hub_prefix()}user-redirect/lab">JupyterLab</a>'
+    out = f'<a class="stockbot-logout" href="{hub_prefix()}logout">Log out</a>'
     return pn.pane.HTML(
-        f'<nav class="stockbot-nav">{" ".join(links)}'
-        f'<span class="stockbot-user">{html.escape(viewer.name)}{role}</span></nav>',
+        f'<nav class="stockbot-nav">{" ".join(links)}{hub}'
+        f'<span class="stockbot-user">{html.escape(viewer.name)}{role}</span>{out}</nav>',
         stylesheets=[
             ".stockbot-nav{display:flex;gap:1.2em;align-items:center;font-size:1.05em}"
             ".stockbot-nav a{text-decoration:none}"

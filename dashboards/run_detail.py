@@ -196,6 +196,8 @@ def view(state: RunDetailState, *, refresh_ms: int | None = REFRESH_MS) -> Viewa
         def stop_when_done(*_: Any) -> None:
             if not state.live:
                 callback.stop()  # the run ended: its files no longer change
+                if tabs.active == 2 and state.curves() is not None:
+                    tabs.active = 0  # the person watched the log: show what the run produced
 
         state.param.watch(stop_when_done, "doc")
 

@@ -96,6 +96,8 @@ def _service(c: Any, root: Path, home: Path, url: str, passed: dict[str, str]) -
     """The StockBot service (API, streams, dashboards) and the roles that let people reach it."""
     port = c.JupyterHub.bind_url.rsplit(":", 1)[-1]
     hosts = os.environ.get("STOCKBOT_PUBLIC_HOSTS") or f"127.0.0.1:{port},localhost:{port}"
+    # after login people land on their dashboard; JupyterLab is one link away (and /hub/home)
+    c.JupyterHub.default_url = f"/services/{SERVICE}/dashboard"
     c.JupyterHub.services = [
         {
             "name": SERVICE,

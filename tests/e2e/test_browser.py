@@ -1,0 +1,104 @@
+"""A person in headless Chromium (Debian's ``chromium``, driven by Playwright): log in through the
+hub's form, open the dashboard, submit a backtest from the form, and watch it finish on the run page
+with its chart. Screenshots go to ``test-output/screenshots/``."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need
+from tests.e2e.conftest import ADMIN_PASSWORD, Hub
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
+
+SHOTS = Path(__file__).parents[2] / "test-output" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def page(hub: Hub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    chromium = shutil.which("chromium")
+    need(chromium is not None, "Debian's chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
+        context = browser.new_context(base_url=hub.url, viewport={"width": 1400, "height": 1000})
+        p = context.new_page()
+        errors: list[str] = []
+        p.on("pageerror", lambda e: errors.append(str(e)))
+        p.errors = errors  # type: ignore[attr-defined]
+        try:
+            yield p
+        finally:
+            context.close()
+            browser.close()
+
+
+def shot(page: object, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_log_in_and_open_the_dashboard(page: object, hub: Hub) -> None:
+    p = page
+    p.goto("/hub/login")  # type: ignore[attr-defined]
+    p.fill("#username_input", "admin")  # type: ignore[attr-defined]
+    p.fill("#password_input", ADMIN_PASSWORD)  # type: ignore[attr-defined]
+    p.click("#login_submit")  # type: ignore[attr-defined]
+    # people land on their dashboard, through the service's OAuth round trip (no prompt)
+    p.wait_for_url("**/services/stockbot/dashboard", timeout=60_000)  # type: ignore[attr-defined]
+    p.wait_for_selector(".stockbot-runs-table", timeout=60_000)  # type: ignore[attr-defined]
+    assert "admin" in p.inner_text(".stockbot-user")  # type: ignore[attr-defined]
+    shot(p, "01-dashboard")
+    assert p.get_attribute("a.stockbot-logout", "href") == "/hub/logout"  # type: ignore[attr-defined]
+
+
+def test_submit_a_backtest_and_see_it_finish_with_its_chart(page: object, hub: Hub) -> None:
+    p = page
+    p.goto("/services/stockbot/backtest/new")  # type: ignore[attr-defined]
+    p.wait_for_selector(".stockbot-field-policy-type select", timeout=60_000)  # type: ignore[attr-defined]
+    p.select_option(".stockbot-field-policy-type select", "buy_and_hold")  # type: ignore[attr-defined]
+    p.wait_for_selector(".stockbot-form-valid", timeout=30_000)  # type: ignore[attr-defined]
+    preview = p.inner_text(".stockbot-yaml-preview")  # type: ignore[attr-defined]
+    assert "buy_and_hold" in preview, preview
+    shot(p, "02-backtest-form")
+    p.click(".stockbot-submit button")  # type: ignore[attr-defined]
+    try:
+        link = p.wait_for_selector("a.stockbot-submitted", timeout=30_000)  # type: ignore[attr-defined]
+    except Exception:
+        shot(p, "02-backtest-submit-failed")
+        raise AssertionError(hub.log.read_text()[-3000:]) from None
+    href = link.get_attribute("href")
+    assert "/services/stockbot/runs/" in href and "-backtest-" in href, href
+    run_id = href.rstrip("/").rsplit("/", 1)[-1]
+    link.click()
+    p.wait_for_url(f"**/runs/{run_id}", timeout=30_000)  # type: ignore[attr-defined]
+    p.wait_for_selector(  # type: ignore[attr-defined]
+        ".stockbot-run-status[data-status=succeeded]", timeout=180_000
+    )
+    try:
+        p.wait_for_selector(".stockbot-equity-chart canvas", timeout=60_000)  # type: ignore[attr-defined]
+    except Exception:
+        shot(p, "03-run-no-chart")
+        raise
+    p.wait_for_timeout(1000)  # type: ignore[attr-defined]  # let Bokeh finish laying the plot out
+    box = p.locator(".stockbot-equity-chart").first.bounding_box()  # type: ignore[attr-defined]
+    assert box is not None and box["width"] > 200 and box["height"] > 100, box
+    cells = p.locator(".stockbot-metrics-table .tabulator-cell").all_inner_texts()  # type: ignore[attr-defined]
+    assert "sharpe" in [c.strip().lower() for c in cells], cells
+    shot(p, "03-run-succeeded")
+    # the run is the logged-in user's, in the store and on disk
+    assert (hub.home / "runs" / run_id / "equity.csv").is_file()
+    assert not p.errors, p.errors  # type: ignore[attr-defined]
