@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         new_password = env["STOCKBOT_ADMIN_PASSWORD"] = secrets.token_urlsafe(12)
 
     from stockbot.jobs import ensure_executor, stop_executor
+    from stockbot.procs import stop_group
     from stockbot.store.server import ensure_store, stop_store
 
     started_store = False
@@ -111,13 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if hub.poll() is None:
-            os.killpg(hub.pid, signal.SIGTERM)
-            try:
-                hub.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(hub.pid, signal.SIGKILL)
-                hub.wait()
+        stop_group(hub, timeout=60)  # the hub stops its proxy, the service and user servers
         stop_executor(home)
         if started_store:
             stop_store(home)

@@ -1,12 +1,14 @@
-"""Daemon processes (the embedded store, the executor): is one alive, and stopping one."""
+"""Processes we start (the embedded store, the executor, the hub): is one alive, and stopping one."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 
 def alive(pid: int | None) -> bool:
@@ -37,3 +39,18 @@ def terminate(pid: int, timeout: float = 10.0) -> None:
     if alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def stop_group(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """End a child started with ``start_new_session=True`` and everything in its process group:
+    SIGTERM, up to ``timeout`` seconds for a clean exit, then SIGKILL; the child is reaped."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

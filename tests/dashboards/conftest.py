@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from stockbot.jobs import run_dir
 from stockbot.jobs.kinds import runs_dir
 from stockbot.store import RunStore, stop_store
 from stockbot.store.db import close_all, ensure_indexes
+from tests.conftest import environ
 
 # bokeh 3.9's ColumnDataSource.from_df calls reset_index(inplace=True), deprecated by pandas 3.1;
 # every Tabulator goes through it (a vendor warning, not ours)
@@ -28,22 +28,12 @@ BOKEH_INPLACE = "ignore:The inplace keyword in DataFrame.reset_index:pandas.erro
 @pytest.fixture(scope="module")
 def dash_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("dash-home")
-    saved = {
-        k: os.environ.get(k) for k in ("STOCKBOT_HOME", "STOCKBOT_MONGO_URI", "JUPYTERHUB_SERVICE_PREFIX")
-    }
-    for k in saved:
-        os.environ.pop(k, None)
-    os.environ["STOCKBOT_HOME"] = str(home)
-    try:
-        yield home
-    finally:
-        close_all()
-        stop_store(home)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with environ(STOCKBOT_HOME=str(home), STOCKBOT_MONGO_URI=None, JUPYTERHUB_SERVICE_PREFIX=None):
+        try:
+            yield home
+        finally:
+            close_all()
+            stop_store(home)
 
 
 @pytest.fixture

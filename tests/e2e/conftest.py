@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from stockbot.procs import stop_group
 from tests.conftest import need
 
 ROOT = Path(__file__).parents[2]
@@ -74,12 +74,7 @@ def start_hub(home: Path, **extra_env: str) -> Iterator[Hub]:
             time.sleep(0.2)
         yield Hub(url, home, log)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
         # the daemons the service started on demand (the executor and the embedded store)
         from stockbot.jobs import stop_executor
         from stockbot.store.server import stop_store

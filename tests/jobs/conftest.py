@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from stockbot.jobs import ensure_executor, stop_executor
 from stockbot.store import RunStore, stop_store
 from stockbot.store.db import close_all
+from tests.conftest import environ
 
 FAST = {"STOCKBOT_HEARTBEAT_SECONDS": "1", "STOCKBOT_STALE_SECONDS": "4"}
 
@@ -19,20 +19,13 @@ FAST = {"STOCKBOT_HEARTBEAT_SECONDS": "1", "STOCKBOT_STALE_SECONDS": "4"}
 @pytest.fixture(scope="module")
 def job_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("jobs-home")
-    saved = {k: os.environ.get(k) for k in ("STOCKBOT_HOME", "STOCKBOT_MONGO_URI", *FAST)}
-    os.environ.pop("STOCKBOT_MONGO_URI", None)
-    os.environ.update({"STOCKBOT_HOME": str(home), **FAST})
-    try:
-        yield home
-    finally:
-        stop_executor(home)
-        close_all()
-        stop_store(home)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with environ(STOCKBOT_HOME=str(home), STOCKBOT_MONGO_URI=None, **FAST):
+        try:
+            yield home
+        finally:
+            stop_executor(home)
+            close_all()
+            stop_store(home)
 
 
 @pytest.fixture
