@@ -5,7 +5,8 @@ cancel button while it is live, and for a succeeded train run a link to backtest
 user's run answers like a missing one (admins see all).
 
 CSS classes: ``stockbot-not-found``, ``stockbot-run-status`` (its ``data-status`` attribute is the
-status), ``stockbot-run-progress``, ``stockbot-run-progress-message``, ``stockbot-run-error``,
+status), ``stockbot-run-owner``, ``stockbot-run-progress``, ``stockbot-run-progress-message``,
+``stockbot-run-error``,
 ``stockbot-cancel``, ``stockbot-cancel-result``, ``stockbot-backtest-link``, ``stockbot-run-tabs``,
 ``stockbot-equity-chart``, ``stockbot-drawdown-chart``, ``stockbot-metrics-table``,
 ``stockbot-trades-table``, ``stockbot-log`` (a ``<pre>``), ``stockbot-artifacts`` (a list of
@@ -45,7 +46,8 @@ def _header_html(state: RunDetailState) -> str:
     status = html.escape(state.status)
     parts = [
         f'<span class="stockbot-run-status" data-status="{status}">{status}</span>',
-        f"{html.escape(str(doc.get('kind')))} run of <b>{html.escape(str(doc.get('owner')))}</b>",
+        f"{html.escape(str(doc.get('kind')))} run of "
+        f'<b class="stockbot-run-owner">{html.escape(str(doc.get("owner")))}</b>',
         f"created {html.escape(str(doc.get('created_at') or ''))[:19]}",
     ]
     if doc.get("parent"):

@@ -14,7 +14,9 @@ import datetime as dt
 import functools
 import json
 import logging
-import mimetypes
+import os
+import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,12 +30,23 @@ from stockbot.jobs import artifacts, ensure_executor, submit
 from stockbot.jobs.external import record_external
 from stockbot.jobs.kinds import RUN_ID, run_dir
 from stockbot.paths import stockbot_home
-from stockbot.store.runs import RunStore
+from stockbot.store.runs import TERMINAL, RunStatus, RunStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RUN = r"(\d{8}-\d{6}-[a-z_]+-[0-9a-f]{4})"
+# artifact types shown in the browser, by suffix; anything else is a download
+INLINE_TYPES = {
+    ".csv": "text/csv; charset=utf-8",
+    ".json": "application/json",
+    ".png": "image/png",
+    ".log": "text/plain; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".yaml": "text/plain; charset=utf-8",
+    ".yml": "text/plain; charset=utf-8",
+    ".md": "text/plain; charset=utf-8",
+}
 MAX_LIMIT = 500
 
 
@@ -78,7 +91,7 @@ class APIHandler(HubOAuthenticated, RequestHandler):
         if user is None:
             has_credentials = bool(self.request.headers.get("Authorization") or self.request.cookies)
             if has_credentials:
-                self.fail(403, "your hub login or token does not give access to the StockBot service")
+                self.fail(403, "not authenticated for the StockBot service: that token or login is not valid")
             self.fail(401, "not authenticated: log in to the hub or send 'Authorization: token <hub token>'")
         self.user = user  # type: ignore[assignment]
         self.current_user = user
@@ -204,7 +217,10 @@ class SubmitHandler(APIHandler):
             self.fail(422, f"invalid {self.kind} config", errors=e.errors)
         except StoreError as e:
             self.fail(422, str(e), errors=[{"field": None, "message": str(e)}])
-        await self.call(ensure_executor)
+        try:
+            await self.call(ensure_executor)
+        except Exception:  # the run is queued: any executor that starts later will run it
+            log.exception("could not start the executor for run %s", run_id)
         self.set_status(201)
         self.write({"run_id": run_id})
 
@@ -238,13 +254,15 @@ class ArtifactHandler(APIHandler):
             data = await self.call(artifacts.read_artifact, run_id, relpath)
         except StockBotError as e:
             self.fail(404, str(e))
-        kind = mimetypes.guess_type(relpath)[0] or "application/octet-stream"
-        if kind in ("text/html", "image/svg+xml", "application/xhtml+xml"):
-            kind = "text/plain"  # a run's files are data: never rendered as a page of this origin
-        self.set_header("Content-Type", kind)
+        kind = INLINE_TYPES.get(Path(relpath).suffix.lower())
+        inline = kind is not None
+        self.set_header("Content-Type", kind or "application/octet-stream")
         self.set_header("X-Content-Type-Options", "nosniff")
-        if self.get_query_argument("download", None) is not None:
-            self.set_header("Content-Disposition", f'attachment; filename="{Path(relpath).name}"')
+        # a run's files are data: never a page that could act on this origin
+        self.set_header("Content-Security-Policy", "sandbox")
+        if not inline or self.get_query_argument("download", None) is not None:
+            name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(relpath).name)
+            self.set_header("Content-Disposition", f'attachment; filename="{name}"')
         self.finish(data)
 
 
@@ -252,27 +270,45 @@ class NotebookHandler(APIHandler):
     """The executed notebook of a run as HTML (nbconvert), read-only: it is never executed again."""
 
     async def get(self, run_id: str) -> None:
-        await self.visible_run(run_id)
+        doc = await self.visible_run(run_id)
         path = run_dir(run_id) / "notebook.ipynb"
         if not path.is_file():
             self.fail(404, f"run {run_id} has no executed notebook (yet)")
-        html = await self.call(notebook_html, path)
+        final = RunStatus(doc["status"]) in TERMINAL
+        try:
+            html = await self.call(notebook_html, path, final)
+        except Exception as e:  # a notebook Papermill is still writing may not parse yet
+            self.fail(503, f"the notebook of run {run_id} cannot be shown yet: {type(e).__name__}")
         self.set_header("Content-Type", "text/html; charset=utf-8")
         # the notebook's outputs run in a sandbox of their own origin: they cannot act as the viewer
         self.set_header("Content-Security-Policy", "sandbox allow-scripts")
         self.finish(html)
 
 
-def notebook_html(path: Path) -> str:
-    """nbconvert's HTML of ``path``, cached beside it while the notebook is unchanged."""
-    cached = path.with_name(".notebook.html")
-    if cached.is_file() and cached.stat().st_mtime >= path.stat().st_mtime:
+class NotFoundHandler(APIHandler):
+    """Any other ``/api/`` path: a JSON 404 (after authentication, like every route)."""
+
+    async def get(self, *args: str) -> None:
+        self.fail(404, f"no API route {self.request.path}")
+
+    post = get
+
+
+def notebook_html(path: Path, cache: bool) -> str:
+    """nbconvert's HTML of ``path``. A finished run's is cached outside the run folder (the run's
+    files stay what the job wrote), written whole before it is visible."""
+    cached = stockbot_home() / "cache" / "notebooks" / f"{path.parent.name}.html"
+    if cache and cached.is_file() and cached.stat().st_mtime >= path.stat().st_mtime:
         return cached.read_text()
     import nbformat
     from nbconvert import HTMLExporter
 
     html, _ = HTMLExporter().from_notebook_node(nbformat.read(path, as_version=4))
-    cached.write_text(html)
+    if cache:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(html)
+        tmp.replace(cached)
     return html
 
 
@@ -294,4 +330,5 @@ def routes() -> list[tuple[str, type[RequestHandler], dict[str, Any]] | tuple[st
         (rf"/api/artifacts/{RUN}", ArtifactsHandler),
         (rf"/api/artifacts/{RUN}/zip", ZipHandler),
         (rf"/api/artifacts/{RUN}/(.+)", ArtifactHandler),
+        (r"/api/(.*)", NotFoundHandler),
     ]

@@ -14,6 +14,15 @@ def _port(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def secret_file(path: Path) -> str:
+    """A random secret kept in ``path`` (created readable by this OS user only, from the start)."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
 def configure(c: Any, root: Path) -> None:
     """Fill JupyterHub's config object ``c`` for StockBot (one machine, local processes)."""
     home = Path(os.environ.get("STOCKBOT_HOME") or root / ".stockbot").resolve()
@@ -32,11 +41,7 @@ def configure(c: Any, root: Path) -> None:
     c.JupyterHub.cookie_secret_file = str(state / "cookie_secret")
     c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
     # the proxy's auth token: kept with the hub's state, never on a command line
-    token_file = state / "proxy_token"
-    if not token_file.exists():
-        token_file.write_text(secrets.token_hex(32))
-        token_file.chmod(0o600)
-    c.ConfigurableHTTPProxy.auth_token = token_file.read_text().strip()
+    c.ConfigurableHTTPProxy.auth_token = secret_file(state / "proxy_token")
 
     c.JupyterHub.authenticator_class = "hub.auth.StockBotAuthenticator"
     # NativeAuthenticator adds its templates to the async template environment only; error pages of
@@ -69,7 +74,8 @@ def configure(c: Any, root: Path) -> None:
     service_url = f"http://127.0.0.1:{service_port}"
     passed = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
     c.Spawner.environment = {
-        **passed,
+        # never the store's address: users reach runs through the service, which checks ownership
+        **{k: v for k, v in passed.items() if k != "STOCKBOT_MONGO_URI"},
         "STOCKBOT_HOME": str(home),
         # notebooks in a user's server reach the service directly (their token authenticates them)
         "STOCKBOT_SERVICE_URL": f"{service_url}/services/{SERVICE}/",
@@ -120,8 +126,6 @@ def _service(c: Any, root: Path, home: Path, url: str, passed: dict[str, str]) -
         {"name": "user", "scopes": ["self", access]},
         # a user's notebooks call the service with their server's token, as that user
         {"name": "server", "scopes": ["users:activity!user", "access:servers!user", access]},
-        # the service reads who is an admin (admins see every user's runs)
-        {"name": "stockbot-service", "scopes": ["read:users"], "services": [SERVICE]},
     ]
     c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!user", access]
 

@@ -1,9 +1,8 @@
 """Who is asking: every request to the service is authenticated by JupyterHub (HubOAuth).
 
 Browsers carry the service's OAuth cookie (set by ``/oauth_callback`` after the hub's login); API
-clients send ``Authorization: token <hub token>``. Whether the hub's answer says if the user is an
-admin depends on the token's scopes; when it does not, admin status is read from the hub's user API
-with the service's own token (its role has ``read:users``, see ``hub/config.py``), cached for 30 s.
+clients send ``Authorization: token <hub token>``. The hub's answer names the user and says whether
+they are an admin.
 """
 
 from __future__ import annotations
@@ -11,12 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from jupyterhub.services.auth import HubOAuth, check_scopes
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.httputil import url_concat
 from tornado.web import Finish, RequestHandler
 from tornado.websocket import WebSocketHandler
@@ -24,7 +21,6 @@ from tornado.websocket import WebSocketHandler
 log = logging.getLogger(__name__)
 
 USER_HEADER = "X-StockBot-User"
-_ADMIN_TTL = 30.0
 
 
 @dataclass(frozen=True)
@@ -44,37 +40,6 @@ def hub_auth() -> HubOAuth:
     return auth
 
 
-class AdminCache:
-    """Admin flags from the hub's REST API, asked with the service's token and kept for 30 s."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, tuple[float, bool]] = {}
-
-    async def is_admin(self, name: str, model: dict[str, Any]) -> bool:
-        if "admin" in model:
-            return bool(model["admin"])
-        hit = self._seen.get(name)
-        if hit and time.monotonic() - hit[0] < _ADMIN_TTL:
-            return hit[1]
-        auth = hub_auth()
-        req = HTTPRequest(
-            f"{auth.api_url}/users/{name}",
-            headers={"Authorization": f"token {auth.api_token}"},
-            request_timeout=10,
-        )
-        try:
-            resp = await AsyncHTTPClient().fetch(req)
-            admin = bool(json.loads(resp.body).get("admin", False))
-        except HTTPClientError as e:
-            log.warning("could not read the hub's user %s (%s); treating as a non-admin", name, e)
-            admin = False
-        self._seen[name] = (time.monotonic(), admin)
-        return admin
-
-
-ADMINS = AdminCache()
-
-
 async def authenticate(handler: RequestHandler) -> HubUser | None:
     """The hub user of a request with access to this service, or None (unknown or not allowed)."""
     auth = hub_auth()
@@ -84,7 +49,8 @@ async def authenticate(handler: RequestHandler) -> HubUser | None:
     if auth.access_scopes and not check_scopes(auth.access_scopes, set(model.get("scopes", ()))):
         log.warning("user %s has no access scope for this service", model["name"])
         return None
-    return HubUser(model["name"], await ADMINS.is_admin(model["name"], model))
+    # the hub's answer for the token's owner always carries the admin flag (its identify scopes)
+    return HubUser(model["name"], bool(model.get("admin", False)))
 
 
 def login_redirect(handler: RequestHandler) -> None:

@@ -70,18 +70,6 @@ def main(argv: list[str] | None = None) -> int:
     from stockbot.procs import stop_group
     from stockbot.store.server import ensure_store, stop_store
 
-    started_store = False
-    if not env.get("STOCKBOT_MONGO_URI"):
-        ensure_store(home)
-        started_store = True
-    ensure_executor(home)
-
-    hub = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(ROOT / "jupyterhub_config.py")],
-        cwd=home / "hub",
-        env=env,
-        start_new_session=True,  # Ctrl-C reaches us alone; we stop the hub in order
-    )
     stopping = False
 
     def stop(*_: object) -> None:
@@ -91,10 +79,24 @@ def main(argv: list[str] | None = None) -> int:
         stopping = True
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # Ctrl-C, kill, a closed terminal
+        signal.signal(sig, stop)
+    if new_password:  # at once: if the hub then fails to start, the password is not lost
+        print(f"\nadmin account: user {admin!r}, password {new_password}  (shown once)\n", flush=True)
+    started_store = False
+    hub: subprocess.Popen[bytes] | None = None
     url = f"http://{args.host}:{args.port}"
     try:
+        if not env.get("STOCKBOT_MONGO_URI"):
+            started_store = True
+            ensure_store(home)
+        ensure_executor(home)
+        hub = subprocess.Popen(
+            [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(ROOT / "jupyterhub_config.py")],
+            cwd=home / "hub",
+            env=env,
+            start_new_session=True,  # Ctrl-C reaches us alone; we stop the hub in order
+        )
         _wait_for(f"{url}/hub/api", hub, 120)
         ready = _service_up(f"{url}/services/stockbot/api/auth/me", 60)
         lines = [f"StockBot is running at {url}/  (dashboards: {url}/services/stockbot/dashboard)"]
@@ -111,13 +113,32 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        stop_group(hub, timeout=60)  # the hub stops its proxy, the service and user servers
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        if hub is not None:
+            stop_group(hub, timeout=60)  # the hub stops its proxy, the service and user servers
+        # what a hub that crashed (or was killed) could not stop: its own proxy and the service
+        _end(home / "hub" / "service.pid", "hub.service")
+        _end(home / "hub" / "proxy.pid", "configurable-http-proxy")
         stop_executor(home)
         if started_store:
             stop_store(home)
         print("StockBot stopped.", flush=True)
-    return 0 if stopping else (hub.returncode or 0)
+    return 0 if stopping or hub is None else (hub.returncode or 0)
+
+
+def _end(pid_file: Path, marker: str) -> None:
+    """Terminate the process a pid file names, if it is still the one we started (its command line
+    holds ``marker``: a pid may have been reused)."""
+    from stockbot.procs import alive, terminate
+
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (OSError, ValueError):
+        return
+    if marker in cmdline and alive(pid):
+        terminate(pid, timeout=10)
 
 
 if __name__ == "__main__":

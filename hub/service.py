@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -46,14 +47,18 @@ def service_url() -> tuple[str, int]:
 def _cookie_secret() -> str:
     """The secret signing the service's cookies, kept with the hub's state so a restart of the
     service does not log everyone out."""
+    from hub.config import secret_file
     from stockbot.paths import stockbot_home
 
-    path = stockbot_home() / "hub" / "service_cookie_secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    (stockbot_home() / "hub").mkdir(parents=True, exist_ok=True)
+    return secret_file(stockbot_home() / "hub" / "service_cookie_secret")
+
+
+def pid_file() -> Path:
+    """Where the running service records its pid (``make run`` ends it if the hub could not)."""
+    from stockbot.paths import stockbot_home
+
+    return stockbot_home() / "hub" / "service.pid"
 
 
 def serve() -> None:
@@ -75,6 +80,7 @@ def serve() -> None:
         (r"/oauth_callback", HubOAuthCallbackHandler),
         (r"/?", RedirectHandler, {"url": f"{prefix}/dashboard"}),
     ]
+    pid_file().write_text(str(os.getpid()))
     log.info("StockBot service on http://%s:%d%s/ (public hosts %s)", host, port, prefix, origins)
     pn.serve(
         PAGES,
@@ -93,6 +99,9 @@ def serve() -> None:
         secret_key=secrets.token_urlsafe(32).encode(),
         # sessions are never shared between users (Panel's reuse_sessions keys them by path)
         reuse_sessions=False,
+        # page callbacks (store reads, validation that reads a data file) run in threads, so they
+        # never stall the API and the streams on the event loop
+        num_threads=4,
         show=False,
         title="StockBot",
         start=True,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
@@ -161,7 +162,7 @@ class ServiceRuns:
         return list(self._call("GET", f"api/artifacts/{run_id}").json()["artifacts"])
 
     def read_artifact(self, run_id: str, relpath: str) -> bytes:
-        return bytes(self._call("GET", f"api/artifacts/{run_id}/{relpath}").content)
+        return bytes(self._call("GET", f"api/artifacts/{run_id}/{quote(relpath)}").content)
 
     def zip(self, run_id: str) -> bytes:
         return bytes(self._call("GET", f"api/artifacts/{run_id}/zip").content)

@@ -1,6 +1,6 @@
 """Records of jobs run elsewhere (kind ``external``): a notebook or script that trained or tested
-outside the executor can still list its result beside the platform's runs. No executor claims them
-and recovery never marks them lost (there is no heartbeat to go stale)."""
+outside the executor can still list its result beside the platform's runs. They are recorded
+finished (succeeded, failed or cancelled): no executor claims them, recovery never marks them lost."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stockbot.config import validate_config
 from stockbot.jobs.submit import code_version, new_run_id
-from stockbot.store.runs import RunStatus, RunStore, now
-from stockbot.store.safety import check_plain
+from stockbot.store.runs import RunStore, now
+from stockbot.store.safety import check_plain, check_storable
 
 
 class ExternalRun(BaseModel):
@@ -23,7 +23,8 @@ class ExternalRun(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=200, description="what ran, e.g. 'colab sweep 3'")
-    status: Literal["running", "succeeded", "failed", "cancelled"] = "succeeded"
+    # a record of what happened: nothing here could move a "running" record to its end
+    status: Literal["succeeded", "failed", "cancelled"] = "succeeded"
     config: dict[str, Any] = Field(default_factory=dict, description="the settings it ran with")
     metrics: dict[str, float | None] | None = None
     notes: str | None = Field(default=None, max_length=10_000)
@@ -41,10 +42,10 @@ def record_external(body: dict[str, Any] | ExternalRun, owner: str, store: RunSt
     """Store the record of an external run owned by ``owner``; return its run id."""
     run = body if isinstance(body, ExternalRun) else validate_config(ExternalRun, body)
     check_plain(run.config, "config")
+    check_storable(run.config, "config")
     store = store or RunStore()
     run_id = new_run_id("external")
     t = now()
-    final = run.status != RunStatus.RUNNING.value
     store.create(
         {
             "_id": run_id,
@@ -55,7 +56,7 @@ def record_external(body: dict[str, Any] | ExternalRun, owner: str, store: RunSt
             "notes": run.notes,
             "created_at": t,
             "started_at": t,
-            "finished_at": t if final else None,
+            "finished_at": t,
             "heartbeat_at": None,
             "config": run.config,
             "config_hash": hashlib.sha256(json.dumps(run.config, sort_keys=True).encode()).hexdigest(),

@@ -8,6 +8,7 @@ import getpass
 import hashlib
 import os
 import secrets
+import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,7 @@ from stockbot.config import DataConfig, config_hash, dump_config, to_plain, vali
 from stockbot.errors import ConfigError, DataError
 from stockbot.jobs.kinds import job_kind, run_dir
 from stockbot.store.runs import RunStatus, RunStore, now
+from stockbot.store.safety import check_storable
 
 
 def default_owner() -> str:
@@ -94,17 +96,26 @@ _PATH_FIELDS = (("data", "path"), ("policy", "path"), ("model", "path"))
 
 def confine_paths(cfg: BaseModel, root: Path) -> BaseModel:
     """``cfg`` with every file path resolved against ``root``; a path that leads outside ``root``
-    (``..``, an absolute path elsewhere, a symlink out) is a :class:`ConfigError` naming the field."""
-    root = root.resolve()
+    (``..``, an absolute path elsewhere, ``~``, a symlink out) is a :class:`ConfigError` naming the
+    field. A trained policy is taken by ``run_id`` only: loading a policy file unpickles it, which
+    must never happen to a file a user put there."""
+    if root.is_symlink() or root.parent.is_symlink():  # the folders a user could swap for links
+        raise ConfigError.at("data", "your data folder must be a folder, not a link elsewhere")
+    real = root.resolve()
     updates: dict[str, BaseModel] = {}
     for section, name in _PATH_FIELDS:
         sub = getattr(cfg, section, None)
         value = getattr(sub, name, None) if sub is not None else None
         if value is None:
             continue
-        resolved = (root / Path(value).expanduser()).resolve()
-        if resolved != root and root not in resolved.parents:
-            raise ConfigError.at(f"{section}.{name}", f"{str(value)!r} is outside your data folder {root}")
+        field = f"{section}.{name}"
+        if section == "policy" and getattr(sub, "type", None) == "run":
+            raise ConfigError.at(field, "give the trained run as policy.run_id (a path is not accepted here)")
+        if str(value).startswith("~"):
+            raise ConfigError.at(field, f"{str(value)!r}: give a path inside your data folder, without '~'")
+        resolved = (real / Path(value)).resolve()
+        if resolved != real and real not in resolved.parents:
+            raise ConfigError.at(field, f"{str(value)!r} is outside your data folder")
         updates[section] = sub.model_copy(update={name: resolved})  # type: ignore[union-attr]
     return cfg.model_copy(update=updates) if updates else cfg
 
@@ -124,6 +135,7 @@ def validate_job(
     spec = job_kind(kind)
     raw = to_plain(config) if isinstance(config, BaseModel) else config
     cfg = validate_config(spec.config, raw)
+    check_storable(to_plain(cfg))
     if data_root is not None:
         cfg = confine_paths(cfg, data_root)
     _check_symbols(cfg.data, "data")  # type: ignore[attr-defined]
@@ -150,6 +162,15 @@ def submit(
     run_id = new_run_id(kind)
     folder = run_dir(run_id)
     folder.mkdir(parents=True, exist_ok=False)
+    try:
+        _record(store, kind, cfg, run_id, owner, folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # no folder without its run document
+        raise
+    return run_id
+
+
+def _record(store: RunStore, kind: str, cfg: BaseModel, run_id: str, owner: str | None, folder: Path) -> None:
     (folder / "config.yaml").write_text(dump_config(cfg))
     parent = None
     if kind == "backtest":
@@ -178,4 +199,3 @@ def submit(
             "executor": None,
         }
     )
-    return run_id

@@ -81,30 +81,41 @@ class RunStore:
         query = plain_filter(owner=owner, kind=kind, status=status)
         skip, limit = max(skip, 0), max(limit, 0)
         total = self.total(query)
-        if total <= skip or limit == 0:
+        if limit == 0:
             return [], total
         if total <= _DIRECT_PAGE_MAX:
             cursor = self.col.find(query).sort("created_at", DESCENDING).skip(skip).limit(limit)
-            return list(cursor), total
-        return self._newest(query, skip + limit)[skip:], total
+            page = list(cursor)
+        else:
+            page = self._newest(query, skip + limit)[skip:]
+        # a count that drifted low must never hide runs: what was found is at least what there is
+        return page, max(total, skip + len(page)) if page else total
 
     def total(self, query: dict[str, Any]) -> int:
         """How many runs match equality filters on owner, kind and status (from ``run_counts``)."""
         return sum(int(c.get("n", 0)) for c in self.counts.find(query, {"n": 1}))
 
     def recount(self) -> None:
-        """Rebuild ``run_counts`` from the runs themselves."""
-        fresh: dict[tuple[str, str, str], int] = {}
+        """Correct ``run_counts`` from the runs themselves, without losing concurrent changes.
+
+        The counts are read before the runs are scanned, and each is corrected only if it still
+        holds the value read (compare and set): a count a create or status change moved meanwhile
+        is left as it is (the next recount looks again)."""
+        before = {c["_id"]: c for c in self.counts.find({})}
+        fresh: dict[str, tuple[Any, Any, Any, int]] = {}
         for doc in self.col.find({}, {"owner": 1, "kind": 1, "status": 1}):
-            key = (doc.get("owner"), doc.get("kind"), doc.get("status"))
-            fresh[key] = fresh.get(key, 0) + 1  # type: ignore[index]
-        for c in self.counts.find({}):
-            if (c.get("owner"), c.get("kind"), c.get("status")) not in fresh:
-                self.counts.delete_one({"_id": c["_id"]})
-        for (owner, kind, status), n in fresh.items():
-            self.counts.replace_one(
-                {"_id": _count_key(owner, kind, status)},
-                {"owner": owner, "kind": kind, "status": status, "n": n},
+            owner, kind, status = doc.get("owner"), doc.get("kind"), doc.get("status")
+            key = _count_key(owner, kind, status)
+            n = fresh[key][3] + 1 if key in fresh else 1
+            fresh[key] = (owner, kind, status, n)
+        for key, c in before.items():
+            n = fresh.pop(key, (None, None, None, 0))[3]
+            if c.get("n") != n:
+                self.counts.update_one({"_id": key, "n": c.get("n")}, {"$set": {"n": n}})
+        for key, (owner, kind, status, n) in fresh.items():  # counts that did not exist yet
+            self.counts.update_one(
+                {"_id": key},
+                {"$setOnInsert": {"owner": owner, "kind": kind, "status": status, "n": n}},
                 upsert=True,
             )
 

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from stockbot.errors import StoreError
+from stockbot.errors import ConfigError, StoreError
+
+_INT64 = 2**63
+
+
+def check_storable(value: Any, where: str = "") -> Any:
+    """Refuse numbers a document (BSON) or a JSON answer cannot hold: NaN, infinities, and
+    integers outside 64 bits; the error names the field."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_storable(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_storable(item, f"{where}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError.at(where or "(value)", f"must be a finite number, got {value}")
+    elif isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+        raise ConfigError.at(where or "(value)", f"{value} is out of range (64-bit integers only)")
+    return value
 
 
 def check_plain(value: Any, where: str = "value") -> Any:

@@ -60,7 +60,7 @@ def test_log_in_and_open_the_dashboard(page: object, hub: Hub) -> None:
     # people land on their dashboard, through the service's OAuth round trip (no prompt)
     p.wait_for_url("**/services/stockbot/dashboard", timeout=60_000)  # type: ignore[attr-defined]
     p.wait_for_selector(".stockbot-runs-table", timeout=60_000)  # type: ignore[attr-defined]
-    assert "admin" in p.inner_text(".stockbot-user")  # type: ignore[attr-defined]
+    assert p.inner_text(".stockbot-user").strip() == "admin (admin)"  # type: ignore[attr-defined]
     shot(p, "01-dashboard")
     assert p.get_attribute("a.stockbot-logout", "href") == "/hub/logout"  # type: ignore[attr-defined]
 
@@ -99,6 +99,7 @@ def test_submit_a_backtest_and_see_it_finish_with_its_chart(page: object, hub: H
     cells = p.locator(".stockbot-metrics-table .tabulator-cell").all_inner_texts()  # type: ignore[attr-defined]
     assert "sharpe" in [c.strip().lower() for c in cells], cells
     shot(p, "03-run-succeeded")
-    # the run is the logged-in user's, in the store and on disk
+    # the run is the logged-in user's, on the page and on disk
+    assert p.locator(".stockbot-run-owner").inner_text() == "admin"  # type: ignore[attr-defined]
     assert (hub.home / "runs" / run_id / "equity.csv").is_file()
     assert not p.errors, p.errors  # type: ignore[attr-defined]

@@ -30,9 +30,10 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start(home: Path, ports: dict[str, int]) -> tuple[subprocess.Popen[str], list[str]]:
+def start(home: Path, ports: dict[str, int], **extra: str) -> tuple[subprocess.Popen[str], list[str]]:
     env = {
         **os.environ,
+        **extra,
         "STOCKBOT_HOME": str(home),
         "STOCKBOT_HUB_API_PORT": str(ports["api"]),
         "STOCKBOT_PROXY_API_PORT": str(ports["proxy"]),
@@ -99,3 +100,30 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert login(again, "admin", password.group(1))[1].status_code == 302
     finally:
         stop(proc)
+
+
+def test_a_hub_that_cannot_start_still_shows_the_new_password(tmp_path: Path) -> None:
+    """The first admin password is printed before the hub starts: a failed start cannot lose it."""
+    ports = {"hub": free_port(), "api": free_port(), "proxy": free_port(), "service": free_port()}
+    env = {
+        **os.environ,
+        "STOCKBOT_HOME": str(tmp_path / "state"),
+        "STOCKBOT_CHP": str(tmp_path / "no-such-proxy"),
+        "STOCKBOT_HUB_API_PORT": str(ports["api"]),
+        "STOCKBOT_PROXY_API_PORT": str(ports["proxy"]),
+        "STOCKBOT_SERVICE_PORT": str(ports["service"]),
+    }
+    env.pop("STOCKBOT_ADMIN_PASSWORD", None)
+    env.pop("STOCKBOT_MONGO_URI", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "hub", "--port", str(ports["hub"])],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert re.search(r"user 'admin', password \S+", done.stdout), done.stdout
+    assert "StockBot stopped." in done.stdout and done.returncode != 0
+    assert not [name for name, p in ports.items() if listening(p)]

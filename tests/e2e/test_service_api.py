@@ -155,7 +155,9 @@ def test_owner_sees_the_run_and_others_do_not(
         stream(f"{carol.base}api/runs/{run_id}/stream", carol.token)
     assert err.value.code == 404
     # admins see everyone's runs, and may filter by owner
-    assert admin.call("GET", f"api/runs/{run_id}").status_code == 200
+    for path in (f"api/runs/{run_id}", f"api/artifacts/{run_id}", f"api/artifacts/{run_id}/summary.json"):
+        assert admin.call("GET", path).status_code == 200, path
+    assert stream(f"{admin.base}api/runs/{run_id}/stream", admin.token)[-1]["status"] == "succeeded"
     listed = admin.call("GET", "api/runs", params={"owner": "alice", "kind": "train"}).json()
     assert [r["id"] for r in listed["runs"]] == [run_id]
 
@@ -178,13 +180,41 @@ def test_artifacts_list_read_zip_and_refuse_traversal(
     assert f"{run_id}/summary.json" in z.namelist()
     assert json.loads(z.read(f"{run_id}/summary.json")) == json.loads((folder / "summary.json").read_text())
     (hub.home / "secret.txt").write_text("not yours")
-    for bad in ("../../secret.txt", "..%2F..%2Fsecret.txt", "%2e%2e/%2e%2e/secret.txt", "/etc/passwd"):
+    (folder / "link.txt").symlink_to(hub.home / "secret.txt")  # a link out of the run folder
+    assert "link.txt" not in {
+        a["path"] for a in alice.call("GET", f"api/artifacts/{run_id}").json()["artifacts"]
+    }
+    assert alice.call("GET", f"api/artifacts/{run_id}/link.txt").status_code == 404
+    for bad in ("..%2F..%2Fsecret.txt", "%2e%2e%2f%2e%2e%2fsecret.txt", "%2Fetc%2Fpasswd", "/etc/passwd"):
         r = requests.get(
             f"{alice.base}api/artifacts/{run_id}/{bad}",
             headers={"Authorization": f"token {alice.token}"},
             timeout=10,
         )
         assert r.status_code in (400, 404) and "not yours" not in r.text, (bad, r.status_code)
+
+
+def test_artifacts_that_a_browser_could_run_are_downloads(
+    trained: tuple[str, Any], people: dict, hub: Hub
+) -> None:
+    run_id, _ = trained
+    folder = hub.home / "runs" / run_id
+    (folder / "page.html").write_text("<script>alert(1)</script>")
+    (folder / "feed.xml").write_text("<x:script xmlns:x='http://www.w3.org/1999/xhtml'>alert(1)</x:script>")
+    for name in ("page.html", "feed.xml"):
+        r = people["alice"].call("GET", f"api/artifacts/{run_id}/{name}")
+        assert r.headers["Content-Type"] == "application/octet-stream", name
+        assert (
+            r.headers["Content-Disposition"].startswith("attachment")
+            and r.headers["Content-Security-Policy"] == "sandbox"
+        )
+    r = people["alice"].call("GET", f"api/artifacts/{run_id}/equity.csv")
+    assert r.headers["Content-Type"].startswith("text/csv") and "Content-Disposition" not in r.headers
+
+
+def test_unknown_api_paths_answer_json(people: dict) -> None:
+    r = people["alice"].call("GET", "api/nothing/here")
+    assert r.status_code == 404 and "error" in r.json()
 
 
 def test_executed_notebook_is_served_as_sandboxed_html(trained: tuple[str, Any], people: dict) -> None:
@@ -207,6 +237,14 @@ def test_bad_configs_get_422_with_the_fields(people: dict, hub: Hub) -> None:
         "POST", "api/prob/infer", json={"data": DATA, "model": {"run_id": "20200101-000000-hmm_fit-0000"}}
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "model.run_id"
+    runs_before = set((hub.home / "runs").iterdir())
+    r = alice.call(
+        "POST", "api/stockbot/backtest", data='{"costs": {"per_share": Infinity}, "policy": {"type": "cash"}}'
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "costs.per_share", r.text
+    r = alice.call("POST", "api/stockbot/train", json={"ppo": {"seed": 2**70}})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "ppo.seed", r.text
+    assert set((hub.home / "runs").iterdir()) == runs_before  # nothing left behind by refused jobs
     assert alice.call("POST", "api/stockbot/train", data="[1, 2]").status_code == 400
     assert alice.call("POST", "api/stockbot/train", data="{not json").status_code == 400
     assert alice.call("GET", "api/runs", params={"limit": "many"}).status_code == 400
@@ -217,7 +255,7 @@ def test_file_paths_must_stay_in_the_users_data_folder(people: dict, hub: Hub) -
     csv = hub.home / "users" / "carol" / "data" / "bars.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
     csv.write_text("timestamp,symbol,open,high,low,close,volume\n")
-    for path in (str(csv), "../carol/data/bars.csv", "/etc/passwd"):
+    for path in (str(csv), "../carol/data/bars.csv", "/etc/passwd", "~/bars.csv", "~nosuchuser/x.csv"):
         body = {**BASELINE, "data": {"provider": "csv", "path": path, "symbols": ["AAPL"]}}
         r = alice.call("POST", "api/stockbot/backtest", json=body)
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "data.path", (path, r.text)
@@ -229,6 +267,10 @@ def test_file_paths_must_stay_in_the_users_data_folder(people: dict, hub: Hub) -
         "POST", "api/stockbot/backtest", json={**BASELINE, "data": {"provider": "csv", "path": "mine.csv"}}
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "data", r.text
+    # a trained policy comes by run id only (loading a policy file unpickles it)
+    body = {**BASELINE, "policy": {"type": "run", "path": "mine.csv"}}
+    r = alice.call("POST", "api/stockbot/backtest", json=body)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "policy.path", r.text
 
 
 def test_a_user_cannot_backtest_another_users_model(trained: tuple[str, Any], people: dict) -> None:
@@ -246,16 +288,19 @@ def test_external_runs_belong_to_the_caller(people: dict, hub: Hub) -> None:
         "POST", "api/runs", json={"name": "colab sweep", "metrics": {"sharpe": 1.2}, "owner": "alice"}
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "owner"  # never from the body
-    r = carol.call(
-        "POST", "api/runs", json={"name": "colab sweep", "status": "running", "metrics": {"sharpe": 1.2}}
-    )
+    r = carol.call("POST", "api/runs", json={"name": "colab sweep", "status": "running"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "status"  # nothing could end it
+    sweep = {"name": "colab sweep", "status": "failed", "metrics": {"sharpe": 1.2}}
+    r = carol.call("POST", "api/runs", json=sweep)
     assert r.status_code == 201
     doc = carol.call("GET", f"api/runs/{r.json()['run_id']}").json()
-    assert doc["kind"] == "external" and doc["owner"] == "carol" and doc["status"] == "running"
+    assert doc["kind"] == "external" and doc["owner"] == "carol" and doc["status"] == "failed"
     assert doc["metrics"] == {"sharpe": 1.2}
     assert people["alice"].call("GET", f"api/runs/{doc['id']}").status_code == 404
     r = carol.call("POST", "api/runs", json={"name": "x", "config": {"$where": "1"}})
     assert r.status_code == 422
+    r = carol.call("POST", "api/runs", data='{"name": "x", "config": {"a": NaN}}')
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "config.a"
 
 
 def test_cancel_a_queued_or_running_run(people: dict) -> None:

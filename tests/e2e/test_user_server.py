@@ -98,8 +98,17 @@ print(type(runs).__name__, doc["owner"], doc["status"], run_id)
     assert out.startswith("ServiceRuns dave succeeded "), out
     run_id = out.split()[-1]
     assert (hub.home / "runs" / run_id / "equity.csv").is_file()
-    # the server's token is not the user's own: it was granted access:services!service=stockbot
-    assert "JUPYTERHUB_API_TOKEN" in run_in_kernel(hub, server, "import os; print(sorted(os.environ))")
+    # the server's own token carries the service's access scope (Spawner.server_token_scopes)
+    scopes = run_in_kernel(
+        hub,
+        server,
+        "import os, requests; print(' '.join(requests.get(os.environ['JUPYTERHUB_API_URL'] + '/user', "
+        "headers={'Authorization': 'token ' + os.environ['JUPYTERHUB_API_TOKEN']}).json()['scopes']))",
+    ).split()
+    assert "access:services!service=stockbot" in scopes and "admin:users" not in scopes, scopes
+    # and no store address: runs are reached through the service only
+    uri = run_in_kernel(hub, server, "import os; print(os.environ.get('STOCKBOT_MONGO_URI'))")
+    assert uri.strip() == "None"
 
 
 def test_voila_renders_a_dashboard_notebook_from_the_users_server(hub: Hub, server: dict[str, str]) -> None:

@@ -61,3 +61,49 @@ def test_a_parent_must_be_a_succeeded_run_of_the_right_kind(job_home: Path, stor
         submit("backtest", {"policy": {"type": "run", "run_id": hmm}}, store=store)
     doc = store.get(hmm)
     assert doc is not None and doc["status"] == "queued" and doc["owner"]
+
+
+def test_paths_of_a_service_submission_stay_in_the_users_folder(tmp_path: Path) -> None:
+    from stockbot.config import BacktestConfig
+    from stockbot.jobs.submit import confine_paths
+
+    users = tmp_path / "users"
+    (users / "bob" / "data").mkdir(parents=True)
+    (users / "alice" / "data").mkdir(parents=True)
+    (users / "alice" / "data" / "secret.csv").write_text("x")
+    (users / "bob" / "data" / "mine.csv").write_text("x")
+
+    def cfg(path: str, policy: dict | None = None) -> BacktestConfig:
+        return BacktestConfig.model_validate(
+            {"data": {"provider": "csv", "path": path}, "policy": policy or {"type": "cash"}}
+        )
+
+    ok = confine_paths(cfg("mine.csv"), users / "bob" / "data")
+    assert ok.data.path == (users / "bob" / "data" / "mine.csv").resolve()
+    elsewhere = str(users / "alice" / "data" / "secret.csv")
+    for bad in ("../../alice/data/secret.csv", elsewhere, "~/x", "~root/x"):
+        with pytest.raises(ConfigError) as err:
+            confine_paths(cfg(bad), users / "bob" / "data")
+        assert err.value.errors[0]["field"] == "data.path", bad
+    (users / "bob" / "data" / "out").symlink_to(users / "alice" / "data")
+    with pytest.raises(ConfigError, match="outside your data folder"):
+        confine_paths(cfg("out/secret.csv"), users / "bob" / "data")
+    with pytest.raises(ConfigError) as err:
+        confine_paths(cfg("mine.csv", {"type": "run", "path": "model"}), users / "bob" / "data")
+    assert err.value.errors[0]["field"] == "policy.path"
+    # the folder itself swapped for a link to another user's folder
+    (users / "eve").mkdir()
+    (users / "eve" / "data").symlink_to(users / "alice" / "data")
+    with pytest.raises(ConfigError, match="not a link"):
+        confine_paths(cfg("secret.csv"), users / "eve" / "data")
+
+
+def test_numbers_a_store_cannot_hold_are_config_errors() -> None:
+    from stockbot.jobs import validate_job
+
+    with pytest.raises(ConfigError) as err:
+        validate_job("backtest", {"policy": {"type": "cash"}, "costs": {"per_share": float("inf")}})
+    assert err.value.errors[0]["field"] == "costs.per_share"
+    with pytest.raises(ConfigError) as err:
+        validate_job("train", {"ppo": {"seed": 2**64}})
+    assert err.value.errors[0]["field"] == "ppo.seed"
