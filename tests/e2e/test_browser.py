@@ -103,3 +103,39 @@ def test_submit_a_backtest_and_see_it_finish_with_its_chart(page: object, hub: H
     assert p.locator(".stockbot-run-owner").inner_text() == "admin"  # type: ignore[attr-defined]
     assert (hub.home / "runs" / run_id / "equity.csv").is_file()
     assert not p.errors, p.errors  # type: ignore[attr-defined]
+
+
+def test_train_from_the_form_then_see_its_results(page: object, hub: Hub) -> None:
+    """A person's first training: the form's defaults, a tiny budget typed in, submitted, followed."""
+    p = page
+    p.goto("/services/stockbot/training/new")  # type: ignore[attr-defined]
+    p.wait_for_selector(".stockbot-form-steps", timeout=60_000)  # type: ignore[attr-defined]
+    p.locator(".stockbot-form-steps").get_by_text("Training").click()  # type: ignore[attr-defined]
+    for field, value in (
+        ("total-timesteps", "1024"),
+        ("n-envs", "1"),
+        ("n-steps", "256"),
+        ("batch-size", "64"),
+    ):
+        box = p.locator(f".stockbot-field-ppo-{field} input")  # type: ignore[attr-defined]
+        box.fill(value)
+        box.press("Enter")
+    from playwright.sync_api import expect
+
+    preview = p.locator(".stockbot-yaml-preview")  # type: ignore[attr-defined]
+    for text in ("total_timesteps: 1024", "n_envs: 1", "n_steps: 256", "batch_size: 64"):
+        expect(preview).to_contain_text(text, timeout=15_000)
+    p.wait_for_selector(".stockbot-form-valid", timeout=30_000)  # type: ignore[attr-defined]
+    shot(p, "04-training-form")
+    p.click(".stockbot-submit button")  # type: ignore[attr-defined]
+    link = p.wait_for_selector("a.stockbot-submitted", timeout=30_000)  # type: ignore[attr-defined]
+    run_id = link.get_attribute("href").rstrip("/").rsplit("/", 1)[-1]
+    assert "-train-" in run_id
+    link.click()
+    p.wait_for_selector(".stockbot-run-status[data-status=succeeded]", timeout=240_000)  # type: ignore[attr-defined]
+    p.wait_for_selector(".stockbot-equity-chart canvas", timeout=60_000)  # type: ignore[attr-defined]
+    shot(p, "05-training-succeeded")
+    config = (hub.home / "runs" / run_id / "config.yaml").read_text()
+    assert "total_timesteps: 1024" in config and "n_envs: 1" in config
+    assert (hub.home / "runs" / run_id / "policy.zip").is_file()
+    assert not p.errors, p.errors  # type: ignore[attr-defined]
