@@ -50,6 +50,10 @@ class Viewer:
     def can_see(self, doc: Mapping[str, Any]) -> bool:
         return self.admin or doc.get("owner") == self.name
 
+    def header(self) -> str:
+        """The :data:`USER_HEADER` value the service sets for this viewer (read by :func:`parse_viewer`)."""
+        return json.dumps({"name": self.name, "admin": self.admin})
+
 
 def parse_viewer(value: Any) -> Viewer:
     """The :class:`Viewer` in a header value; :class:`PermissionError` if it is not one."""

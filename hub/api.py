@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado.web import Finish, HTTPError, RequestHandler
 
-from hub.identity import HubUser, authenticate
+from dashboards.viewer import Viewer
+from hub.identity import authenticate
 from stockbot.errors import ConfigError, JobError, StockBotError, StoreError
 from stockbot.jobs import artifacts, ensure_executor, submit
 from stockbot.jobs.external import record_external
@@ -56,11 +57,6 @@ def store() -> RunStore:
     return RunStore()
 
 
-def user_data_root(name: str) -> Path:
-    """Where a hub user's own data files live; file paths in their configs must stay inside."""
-    return stockbot_home() / "users" / name / "data"
-
-
 def jsonable(doc: dict[str, Any]) -> dict[str, Any]:
     """A run document as JSON: ``_id`` becomes ``id``, datetimes ISO 8601 in UTC."""
 
@@ -80,7 +76,7 @@ def jsonable(doc: dict[str, Any]) -> dict[str, Any]:
 class APIHandler(HubOAuthenticated, RequestHandler):
     """Base of every API route: authentication, XSRF, JSON errors, store calls off the event loop."""
 
-    user: HubUser
+    user: Viewer
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -128,7 +124,7 @@ class APIHandler(HubOAuthenticated, RequestHandler):
     async def visible_run(self, run_id: str) -> dict[str, Any]:
         """The run if this user may see it (owner or admin); 404 otherwise, whether or not it exists."""
         doc = await self.call(store().get, run_id) if RUN_ID.match(run_id) else None
-        if doc is None or not (self.user.admin or doc.get("owner") == self.user.name):
+        if doc is None or not self.user.can_see(doc):
             self.fail(404, f"no run {run_id!r}")
         return doc  # type: ignore[return-value]
 
@@ -210,8 +206,8 @@ class SubmitHandler(APIHandler):
                 body,
                 self.user.name,
                 store=store(),
-                data_root=user_data_root(self.user.name),
-                parent_owner=None if self.user.admin else self.user.name,
+                data_root=self.user.data_root,
+                parent_owner=self.user.parent_owner,
             )
         except ConfigError as e:
             self.fail(422, f"invalid {self.kind} config", errors=e.errors)

@@ -7,10 +7,8 @@ they are an admin.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from jupyterhub.services.auth import HubOAuth, check_scopes
@@ -18,18 +16,9 @@ from tornado.httputil import url_concat
 from tornado.web import Finish, RequestHandler
 from tornado.websocket import WebSocketHandler
 
+from dashboards.viewer import USER_HEADER, Viewer
+
 log = logging.getLogger(__name__)
-
-USER_HEADER = "X-StockBot-User"
-
-
-@dataclass(frozen=True)
-class HubUser:
-    name: str
-    admin: bool
-
-    def header(self) -> str:
-        return json.dumps({"name": self.name, "admin": self.admin})
 
 
 def hub_auth() -> HubOAuth:
@@ -40,7 +29,7 @@ def hub_auth() -> HubOAuth:
     return auth
 
 
-async def authenticate(handler: RequestHandler) -> HubUser | None:
+async def authenticate(handler: RequestHandler) -> Viewer | None:
     """The hub user of a request with access to this service, or None (unknown or not allowed)."""
     auth = hub_auth()
     model = await auth.get_user(handler, sync=False)
@@ -50,7 +39,11 @@ async def authenticate(handler: RequestHandler) -> HubUser | None:
         log.warning("user %s has no access scope for this service", model["name"])
         return None
     # the hub's answer for the token's owner always carries the admin flag (its identify scopes)
-    return HubUser(model["name"], bool(model.get("admin", False)))
+    try:
+        return Viewer(model["name"], bool(model.get("admin", False)))
+    except PermissionError:  # a name that could not be a folder name
+        log.warning("refusing hub user %r", model["name"])
+        return None
 
 
 def login_redirect(handler: RequestHandler) -> None:

@@ -22,28 +22,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+def _answers(url: str, hub: subprocess.Popen[bytes], timeout: float, accept: tuple[int, ...] = ()) -> bool:
+    """Poll ``url`` until it answers 2xx (or one of the ``accept`` error codes: an anonymous API call
+    gets 401 once the service serves); False after ``timeout`` s. The hub exiting meanwhile ends
+    ``make run``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"JupyterHub exited with code {proc.returncode} while starting (see above)")
+        if hub.poll() is not None:
+            raise SystemExit(f"JupyterHub exited with code {hub.returncode} while starting (see above)")
         try:
             with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.3)
-    raise SystemExit(f"JupyterHub did not answer at {url} within {timeout:.0f} s")
-
-
-def _service_up(url: str, timeout: float) -> bool:
-    """The service answers 401 to an anonymous API call once it is serving."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return True
+                return True
         except urllib.error.HTTPError as e:
-            if e.code in (401, 403):
+            if e.code in accept:
                 return True
         except (urllib.error.URLError, OSError):
             pass
@@ -97,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             env=env,
             start_new_session=True,  # Ctrl-C reaches us alone; we stop the hub in order
         )
-        _wait_for(f"{url}/hub/api", hub, 120)
-        ready = _service_up(f"{url}/services/stockbot/api/auth/me", 60)
+        if not _answers(f"{url}/hub/api", hub, 120):
+            raise SystemExit(f"JupyterHub did not answer at {url}/hub/api within 120 s")
+        ready = _answers(f"{url}/services/stockbot/api/auth/me", hub, 60, accept=(401, 403))
         lines = [f"StockBot is running at {url}/  (dashboards: {url}/services/stockbot/dashboard)"]
         if not ready:
             lines.append("the StockBot service has not answered yet; see the hub's log above")

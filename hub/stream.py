@@ -17,8 +17,9 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from dashboards.viewer import Viewer
 from hub.api import store
-from hub.identity import HubUser, authenticate
+from hub.identity import authenticate
 from stockbot.jobs.kinds import RUN_ID, run_dir
 from stockbot.store.runs import TERMINAL, RunStatus
 
@@ -51,7 +52,7 @@ class LogTail:
 
 
 class StreamHandler(HubOAuthenticated, WebSocketHandler):
-    user: HubUser | None = None
+    user: Viewer | None = None
     run_id: str = ""
 
     async def prepare(self) -> None:
@@ -64,7 +65,7 @@ class StreamHandler(HubOAuthenticated, WebSocketHandler):
 
     async def get(self, run_id: str, *args: Any, **kwargs: Any) -> None:
         doc = await asyncio.to_thread(store().get, run_id) if RUN_ID.match(run_id) else None
-        if doc is None or self.user is None or not (self.user.admin or doc.get("owner") == self.user.name):
+        if doc is None or self.user is None or not self.user.can_see(doc):
             self.set_status(404)
             self.finish(json.dumps({"error": f"no run {run_id!r}"}))
             return

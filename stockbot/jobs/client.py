@@ -57,6 +57,11 @@ def wait(runs: Runs, run_id: str, timeout: float | None = None, poll: float = 0.
         time.sleep(poll)
 
 
+def _public(doc: dict[str, Any]) -> dict[str, Any]:
+    """A run document as the service's API shows it: ``_id`` as ``id``."""
+    return {"id": doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}}
+
+
 class LocalRuns:
     """Runs in this machine's store, owned by ``owner`` (the OS or hub user by default)."""
 
@@ -78,19 +83,19 @@ class LocalRuns:
         doc = self.store.get(run_id)
         if doc is None:
             raise JobError(f"no run {run_id!r}")
-        return {"id": doc.pop("_id"), **doc}
+        return _public(doc)
 
     def list(
         self, *, kind: str | None = None, status: str | None = None, limit: int = 50, skip: int = 0
     ) -> tuple[list[dict[str, Any]], int]:
         docs, total = self.store.list(owner=self.owner, kind=kind, status=status, limit=limit, skip=skip)
-        return [{"id": d.pop("_id"), **d} for d in docs], total
+        return [_public(d) for d in docs], total
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         doc = self.store.request_cancel(run_id)
         if doc is None:
             raise JobError(f"no run {run_id!r}")
-        return {"id": doc.pop("_id"), **doc}
+        return _public(doc)
 
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         from stockbot.jobs import list_artifacts

@@ -12,15 +12,23 @@ import datetime as dt
 import json
 import socket
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from stockbot.config import DataConfig
-from stockbot.data import BAR_COLUMNS, load_bars
+from stockbot.data import load_bars
 from stockbot.data.providers.alpaca import AlpacaProvider
 from stockbot.errors import DataError
-from tests.data.reference import assert_same_bars, reference_bars
+from tests.data.reference import (
+    DAILY_RANGE,
+    GAP_RANGE,
+    assert_daily_panel,
+    assert_gap_aligned,
+    assert_same_bars,
+    assert_weekend_edges,
+    reference_bars,
+    without_gap_day,
+)
 from tests.servers.alpaca import BARS_PATH, FakeAlpaca, rate_limited, unauthorized
 from tests.servers.http import Request, Response
 
@@ -48,23 +56,11 @@ def local_date(iso: str) -> dt.date:
 
 
 def test_bars_equal_the_csv_adjusted_and_paged(alpaca: FakeAlpaca, dow29_csv: pd.DataFrame) -> None:
-    # spans the March DST change, so the vendor's stamps are 05:00Z and 04:00Z
-    start, end = dt.date(2017, 1, 3), dt.date(2017, 6, 29)
+    # spans the March DST change, so the vendor's stamps are 05:00Z and 04:00Z; the bar the vendor
+    # includes at `end` (next day 00:00 NY) is dropped
+    start, end = DAILY_RANGE
     bars = load_bars(config(["AAPL", "MSFT"], start, end), provider=make_provider(alpaca))
-
-    assert list(bars.columns) == list(BAR_COLUMNS)
-    assert all(bars[c].dtype == np.float64 for c in BAR_COLUMNS)
-    expected = reference_bars(dow29_csv, ["AAPL", "MSFT"], start, end, adjusted=True)
-    assert_same_bars(bars, expected)
-
-    stamps = bars.index.get_level_values("timestamp")
-    assert (stamps == stamps.normalize()).all(), "daily bars are stamped 00:00 UTC"
-    # inclusive at both ends, and the bar the vendor includes at `end` (next day 00:00 NY) is dropped
-    assert stamps.min().date() == start
-    assert stamps.max().date() == end
-    per_symbol = {s: set(g.index.get_level_values("timestamp")) for s, g in bars.groupby(level="symbol")}
-    assert per_symbol["AAPL"] == per_symbol["MSFT"]
-    assert len(per_symbol["AAPL"]) == len(expected) // 2 == 124
+    assert assert_daily_panel(bars, dow29_csv, ["AAPL", "MSFT"], adjusted=True) == 124
 
     reqs = alpaca.bar_requests()
     assert {r.param("adjustment") for r in reqs} == {"raw", "all"}
@@ -84,26 +80,14 @@ def test_bars_equal_the_csv_adjusted_and_paged(alpaca: FakeAlpaca, dow29_csv: pd
 
 
 def test_weekend_edges_and_provider_bars_directly(alpaca: FakeAlpaca, dow29_csv: pd.DataFrame) -> None:
-    # 2017-01-01 is a Sunday (and the 2nd a holiday); 2017-02-04 a Saturday
-    bars = make_provider(alpaca).bars(["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4), "1d")
-    expected = reference_bars(dow29_csv, ["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4), adjusted=True)
-    assert_same_bars(bars, expected)
-    stamps = bars.index.get_level_values("timestamp")
-    assert stamps.min() == pd.Timestamp("2017-01-03", tz="UTC")
-    assert stamps.max() == pd.Timestamp("2017-02-03", tz="UTC")
+    assert_weekend_edges(make_provider(alpaca), dow29_csv, adjusted=True)
 
 
 def test_multi_symbol_bars_are_aligned(alpaca: FakeAlpaca, dow29_csv: pd.DataFrame) -> None:
     """A session the vendor lacks for one symbol is dropped for all (and reported)."""
-    csv = dow29_csv
-    alpaca.frame = csv[~((csv["tic"] == "MSFT") & (csv["date"] == "2017-02-15"))]
-    start, end = dt.date(2017, 2, 1), dt.date(2017, 2, 28)
-    bars = load_bars(config(["AAPL", "MSFT"], start, end), provider=make_provider(alpaca))
-    expected = reference_bars(csv, ["AAPL", "MSFT"], start, end, adjusted=True).drop(
-        pd.Timestamp("2017-02-15", tz="UTC"), level="timestamp"
-    )
-    assert_same_bars(bars, expected)
-    assert bars.attrs["data_report"]["alignment_dropped"] == {"AAPL": ["2017-02-15T00:00:00+00:00"]}
+    alpaca.frame = without_gap_day(dow29_csv, "MSFT")
+    bars = load_bars(config(["AAPL", "MSFT"], *GAP_RANGE), provider=make_provider(alpaca))
+    assert_gap_aligned(bars, dow29_csv, ["AAPL", "MSFT"], "AAPL", adjusted=True)
 
 
 def test_oauth_token_is_sent_as_bearer(alpaca: FakeAlpaca, dow29_csv: pd.DataFrame) -> None:

@@ -14,15 +14,23 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from stockbot.config import DataConfig
-from stockbot.data import BAR_COLUMNS, load_bars
+from stockbot.data import load_bars
 from stockbot.data.providers.schwab import SchwabProvider
 from stockbot.errors import DataError
-from tests.data.reference import assert_same_bars, reference_bars
+from tests.data.reference import (
+    DAILY_RANGE,
+    GAP_RANGE,
+    assert_daily_panel,
+    assert_gap_aligned,
+    assert_same_bars,
+    assert_weekend_edges,
+    reference_bars,
+    without_gap_day,
+)
 from tests.servers.http import Response
 from tests.servers.schwab import (
     PRICE_HISTORY_PATH,
@@ -69,22 +77,10 @@ def ny_date_of_ms(ms: str | None) -> dt.date:
 
 def test_bars_equal_the_csv_unadjusted(schwab: FakeSchwab, dow29_csv: pd.DataFrame) -> None:
     # candles are stamped at midnight Chicago (05:00/06:00 UTC); the range spans the March DST change
-    start, end = dt.date(2017, 1, 3), dt.date(2017, 6, 29)
+    start, end = DAILY_RANGE
     bars = load_bars(config(["AAPL", "MSFT"], start, end), provider=make_provider(schwab))
-
-    assert list(bars.columns) == list(BAR_COLUMNS)
-    assert all(bars[c].dtype == np.float64 for c in BAR_COLUMNS)
-    expected = reference_bars(dow29_csv, ["AAPL", "MSFT"], start, end, adjusted=False)
-    assert_same_bars(bars, expected)
+    assert_daily_panel(bars, dow29_csv, ["AAPL", "MSFT"], adjusted=False)
     assert (bars["adj_factor"] == 1.0).all()
-
-    stamps = bars.index.get_level_values("timestamp")
-    assert (stamps == stamps.normalize()).all(), "daily bars are stamped 00:00 UTC"
-    assert stamps.min().date() == start
-    assert stamps.max().date() == end
-    per_symbol = {s: set(g.index.get_level_values("timestamp")) for s, g in bars.groupby(level="symbol")}
-    assert per_symbol["AAPL"] == per_symbol["MSFT"]
-    assert len(per_symbol["AAPL"]) == len(expected) // 2
 
     reqs = schwab.history_requests()
     assert [r.param("symbol") for r in reqs] == ["AAPL", "MSFT"]
@@ -97,25 +93,13 @@ def test_bars_equal_the_csv_unadjusted(schwab: FakeSchwab, dow29_csv: pd.DataFra
 
 
 def test_weekend_edges_and_provider_bars_directly(schwab: FakeSchwab, dow29_csv: pd.DataFrame) -> None:
-    bars = make_provider(schwab).bars(["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4), "1d")
-    assert_same_bars(
-        bars, reference_bars(dow29_csv, ["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4), adjusted=False)
-    )
-    stamps = bars.index.get_level_values("timestamp")
-    assert stamps.min() == pd.Timestamp("2017-01-03", tz="UTC")
-    assert stamps.max() == pd.Timestamp("2017-02-03", tz="UTC")
+    assert_weekend_edges(make_provider(schwab), dow29_csv, adjusted=False)
 
 
 def test_multi_symbol_bars_are_aligned(schwab: FakeSchwab, dow29_csv: pd.DataFrame) -> None:
-    csv = dow29_csv
-    schwab.frame = csv[~((csv["tic"] == "KO") & (csv["date"] == "2017-02-15"))]
-    start, end = dt.date(2017, 2, 1), dt.date(2017, 2, 28)
-    bars = load_bars(config(["KO", "PG"], start, end), provider=make_provider(schwab))
-    expected = reference_bars(csv, ["KO", "PG"], start, end, adjusted=False).drop(
-        pd.Timestamp("2017-02-15", tz="UTC"), level="timestamp"
-    )
-    assert_same_bars(bars, expected)
-    assert bars.attrs["data_report"]["alignment_dropped"] == {"PG": ["2017-02-15T00:00:00+00:00"]}
+    schwab.frame = without_gap_day(dow29_csv, "KO")
+    bars = load_bars(config(["KO", "PG"], *GAP_RANGE), provider=make_provider(schwab))
+    assert_gap_aligned(bars, dow29_csv, ["KO", "PG"], "PG", adjusted=False)
 
 
 # ---------------------------------------------------------------------------- errors

@@ -27,10 +27,19 @@ import yfinance.data
 from yfinance.exceptions import YFRateLimitError
 
 from stockbot.config import DataConfig
-from stockbot.data import BAR_COLUMNS, load_bars
+from stockbot.data import load_bars
 from stockbot.data.providers.yahoo import YFinanceProvider
 from stockbot.errors import DataError
-from tests.data.reference import assert_same_bars, reference_bars
+from tests.data.reference import (
+    DAILY_RANGE,
+    GAP_RANGE,
+    assert_daily_panel,
+    assert_gap_aligned,
+    assert_same_bars,
+    assert_weekend_edges,
+    reference_bars,
+    without_gap_day,
+)
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -251,21 +260,9 @@ def ny_date(epoch_s: Any) -> dt.date:
 
 
 def test_bars_equal_the_csv_adjusted(yahoo: FakeYahoo, dow29_csv: pd.DataFrame) -> None:
-    start, end = dt.date(2017, 1, 3), dt.date(2017, 6, 29)
+    start, end = DAILY_RANGE
     bars = load_bars(config(["AAPL", "MSFT"], start, end), provider=make_provider())
-
-    assert list(bars.columns) == list(BAR_COLUMNS)
-    assert all(bars[c].dtype == np.float64 for c in BAR_COLUMNS)
-    expected = reference_bars(dow29_csv, ["AAPL", "MSFT"], start, end, adjusted=True)
-    assert_same_bars(bars, expected)
-
-    stamps = bars.index.get_level_values("timestamp")
-    assert (stamps == stamps.normalize()).all(), "daily bars are stamped 00:00 UTC"
-    assert stamps.min().date() == start
-    assert stamps.max().date() == end
-    per_symbol = {s: set(g.index.get_level_values("timestamp")) for s, g in bars.groupby(level="symbol")}
-    assert per_symbol["AAPL"] == per_symbol["MSFT"]
-    assert len(per_symbol["AAPL"]) == len(expected) // 2
+    assert_daily_panel(bars, dow29_csv, ["AAPL", "MSFT"], adjusted=True)
 
     calls = yahoo.history_calls()
     assert [c.symbol for c in calls] == ["AAPL", "MSFT"]
@@ -276,25 +273,13 @@ def test_bars_equal_the_csv_adjusted(yahoo: FakeYahoo, dow29_csv: pd.DataFrame) 
 
 
 def test_weekend_edges_and_provider_bars_directly(yahoo: FakeYahoo, dow29_csv: pd.DataFrame) -> None:
-    bars = make_provider().bars(["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4), "1d")
-    assert_same_bars(
-        bars, reference_bars(dow29_csv, ["KO"], dt.date(2017, 1, 1), dt.date(2017, 2, 4), adjusted=True)
-    )
-    stamps = bars.index.get_level_values("timestamp")
-    assert stamps.min() == pd.Timestamp("2017-01-03", tz="UTC")
-    assert stamps.max() == pd.Timestamp("2017-02-03", tz="UTC")
+    assert_weekend_edges(make_provider(), dow29_csv, adjusted=True)
 
 
 def test_multi_symbol_bars_are_aligned(yahoo: FakeYahoo, dow29_csv: pd.DataFrame) -> None:
-    csv = dow29_csv
-    yahoo.csv = csv[~((csv["tic"] == "XOM") & (csv["date"] == "2017-02-15"))]
-    start, end = dt.date(2017, 2, 1), dt.date(2017, 2, 28)
-    bars = load_bars(config(["CVX", "XOM"], start, end), provider=make_provider())
-    expected = reference_bars(csv, ["CVX", "XOM"], start, end, adjusted=True).drop(
-        pd.Timestamp("2017-02-15", tz="UTC"), level="timestamp"
-    )
-    assert_same_bars(bars, expected)
-    assert bars.attrs["data_report"]["alignment_dropped"] == {"CVX": ["2017-02-15T00:00:00+00:00"]}
+    yahoo.csv = without_gap_day(dow29_csv, "XOM")
+    bars = load_bars(config(["CVX", "XOM"], *GAP_RANGE), provider=make_provider())
+    assert_gap_aligned(bars, dow29_csv, ["CVX", "XOM"], "CVX", adjusted=True)
 
 
 # ---------------------------------------------------------------------------- errors

@@ -30,7 +30,12 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start(home: Path, ports: dict[str, int], **extra: str) -> tuple[subprocess.Popen[str], list[str]]:
+def free_ports() -> dict[str, int]:
+    return {"hub": free_port(), "api": free_port(), "proxy": free_port(), "service": free_port()}
+
+
+def launcher(home: Path, ports: dict[str, int], **extra: str) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of ``make run`` on ``ports``, with a first start's settings."""
     env = {
         **os.environ,
         **extra,
@@ -41,8 +46,13 @@ def start(home: Path, ports: dict[str, int], **extra: str) -> tuple[subprocess.P
     }
     env.pop("STOCKBOT_ADMIN_PASSWORD", None)
     env.pop("STOCKBOT_MONGO_URI", None)
+    return [sys.executable, "-m", "hub", "--port", str(ports["hub"])], env
+
+
+def start(home: Path, ports: dict[str, int]) -> tuple[subprocess.Popen[str], list[str]]:
+    cmd, env = launcher(home, ports)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hub", "--port", str(ports["hub"])],
+        cmd,
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -68,7 +78,7 @@ def stop(proc: subprocess.Popen[str]) -> str:
 def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     need(CHP.exists(), "configurable-http-proxy (make install puts it in .hub-node/)")
     home = tmp_path / "state"
-    ports = {"hub": free_port(), "api": free_port(), "proxy": free_port(), "service": free_port()}
+    ports = free_ports()
     proc, banner = start(home, ports)
     try:
         text = "\n".join(banner)
@@ -104,19 +114,10 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
 
 def test_a_hub_that_cannot_start_still_shows_the_new_password(tmp_path: Path) -> None:
     """The first admin password is printed before the hub starts: a failed start cannot lose it."""
-    ports = {"hub": free_port(), "api": free_port(), "proxy": free_port(), "service": free_port()}
-    env = {
-        **os.environ,
-        "STOCKBOT_HOME": str(tmp_path / "state"),
-        "STOCKBOT_CHP": str(tmp_path / "no-such-proxy"),
-        "STOCKBOT_HUB_API_PORT": str(ports["api"]),
-        "STOCKBOT_PROXY_API_PORT": str(ports["proxy"]),
-        "STOCKBOT_SERVICE_PORT": str(ports["service"]),
-    }
-    env.pop("STOCKBOT_ADMIN_PASSWORD", None)
-    env.pop("STOCKBOT_MONGO_URI", None)
+    ports = free_ports()
+    cmd, env = launcher(tmp_path / "state", ports, STOCKBOT_CHP=str(tmp_path / "no-such-proxy"))
     done = subprocess.run(
-        [sys.executable, "-m", "hub", "--port", str(ports["hub"])],
+        cmd,
         cwd=ROOT,
         env=env,
         capture_output=True,
