@@ -108,7 +108,7 @@ def test_column_labels() -> None:
     assert column_label("qty") == "Quantity"
     assert column_label("benchmark_equity") == "Buy & hold equity"
     assert column_label("created_at") == "Created"
-    assert column_label("sharpe") == "Sharpe ratio"
+    assert column_label("sharpe") == "Sharpe"  # what traders say (and browser tests look for)
     assert column_label("some_new_column") == "Some new column"
 
 
