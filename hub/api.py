@@ -14,9 +14,7 @@ import datetime as dt
 import functools
 import json
 import logging
-import os
 import re
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,13 +23,12 @@ from jupyterhub.services.auth import HubOAuthenticated
 from tornado.web import Finish, HTTPError, RequestHandler
 
 from dashboards.viewer import Viewer
-from hub.identity import authenticate
+from hub.identity import authenticate, xsrf_refusal
 from stockbot.errors import ConfigError, JobError, StockBotError, StoreError
 from stockbot.jobs import artifacts, ensure_executor, submit
 from stockbot.jobs.external import record_external
-from stockbot.jobs.kinds import RUN_ID, run_dir
-from stockbot.paths import stockbot_home
-from stockbot.store.runs import TERMINAL, RunStatus, RunStore
+from stockbot.jobs.kinds import RUN_ID
+from stockbot.store.runs import RunStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -85,6 +82,9 @@ class APIHandler(HubOAuthenticated, RequestHandler):
     async def prepare(self) -> None:
         user = await authenticate(self)
         if user is None:
+            refusal = xsrf_refusal(self)
+            if refusal:
+                self.fail(403, refusal)
             has_credentials = bool(self.request.headers.get("Authorization") or self.request.cookies)
             if has_credentials:
                 self.fail(403, "not authenticated for the StockBot service: that token or login is not valid")
@@ -109,8 +109,12 @@ class APIHandler(HubOAuthenticated, RequestHandler):
         self.finish(json.dumps({"error": message}))
 
     def body_json(self) -> dict[str, Any]:
+        """The request's JSON object. A body is required: ``{}`` asks for the defaults on purpose,
+        while no body at all is a mistake (for a training, the defaults are a long job)."""
+        if not self.request.body.strip():
+            self.fail(400, "the request needs a JSON object as its body: send {} to use every default")
         try:
-            body = json.loads(self.request.body or b"{}")
+            body = json.loads(self.request.body)
         except ValueError as e:
             self.fail(400, f"the body is not JSON: {e}")
         if not isinstance(body, dict):
@@ -262,25 +266,6 @@ class ArtifactHandler(APIHandler):
         self.finish(data)
 
 
-class NotebookHandler(APIHandler):
-    """The executed notebook of a run as HTML (nbconvert), read-only: it is never executed again."""
-
-    async def get(self, run_id: str) -> None:
-        doc = await self.visible_run(run_id)
-        path = run_dir(run_id) / "notebook.ipynb"
-        if not path.is_file():
-            self.fail(404, f"run {run_id} has no executed notebook (yet)")
-        final = RunStatus(doc["status"]) in TERMINAL
-        try:
-            html = await self.call(notebook_html, path, final)
-        except Exception as e:  # a notebook Papermill is still writing may not parse yet
-            self.fail(503, f"the notebook of run {run_id} cannot be shown yet: {type(e).__name__}")
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        # the notebook's outputs run in a sandbox of their own origin: they cannot act as the viewer
-        self.set_header("Content-Security-Policy", "sandbox allow-scripts")
-        self.finish(html)
-
-
 class NotFoundHandler(APIHandler):
     """Any other ``/api/`` path: a JSON 404 (after authentication, like every route)."""
 
@@ -290,26 +275,9 @@ class NotFoundHandler(APIHandler):
     post = get
 
 
-def notebook_html(path: Path, cache: bool) -> str:
-    """nbconvert's HTML of ``path``. A finished run's is cached outside the run folder (the run's
-    files stay what the job wrote), written whole before it is visible."""
-    cached = stockbot_home() / "cache" / "notebooks" / f"{path.parent.name}.html"
-    if cache and cached.is_file() and cached.stat().st_mtime >= path.stat().st_mtime:
-        return cached.read_text()
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    html, _ = HTMLExporter().from_notebook_node(nbformat.read(path, as_version=4))
-    if cache:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(html)
-        tmp.replace(cached)
-    return html
-
-
 def routes() -> list[tuple[str, type[RequestHandler], dict[str, Any]] | tuple[str, type[RequestHandler]]]:
     """The API's routes, relative to the service prefix (Bokeh adds the prefix)."""
+    from hub.reports import NotebookHandler
     from hub.stream import StreamHandler
 
     return [

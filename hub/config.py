@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,9 @@ def configure(c: Any, root: Path) -> None:
     chp = os.environ.get("STOCKBOT_CHP") or str(
         root / ".hub-node" / "node_modules" / ".bin" / "configurable-http-proxy"
     )
-    c.ConfigurableHTTPProxy.command = [chp]
+    # node runs the proxy through hub/proxy.mjs, which answers a malformed path with a 400
+    node = shutil.which("node") or "node"
+    c.ConfigurableHTTPProxy.command = [node, str(root / "hub" / "proxy.mjs"), chp]
     c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
     c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(state / "cookie_secret")

@@ -13,7 +13,7 @@ from typing import Any
 
 from jupyterhub.services.auth import HubOAuth, check_scopes
 from tornado.httputil import url_concat
-from tornado.web import Finish, RequestHandler
+from tornado.web import Finish, HTTPError, RequestHandler
 from tornado.websocket import WebSocketHandler
 
 from dashboards.viewer import USER_HEADER, Viewer
@@ -44,6 +44,29 @@ async def authenticate(handler: RequestHandler) -> Viewer | None:
     except PermissionError:  # a name that could not be a folder name
         log.warning("refusing hub user %r", model["name"])
         return None
+
+
+def xsrf_refusal(handler: RequestHandler) -> str | None:
+    """Why a request carrying a valid service cookie was not authenticated, when the reason is its
+    XSRF token (JupyterHub then ignores the cookie without saying so); None otherwise.
+
+    Only requests that change something need the token; a cookie that is not ours (unsigned,
+    forged, from another secret) is a bad login, not an XSRF problem."""
+    if handler.request.method in ("GET", "HEAD", "OPTIONS") or handler.request.headers.get("Authorization"):
+        return None
+    if not handler.get_secure_cookie(hub_auth().cookie_name):
+        return None
+    try:
+        handler.check_xsrf_cookie()
+    except HTTPError as e:
+        sent = handler.get_argument("_xsrf", None) or handler.request.headers.get("X-XSRFToken")
+        what = "does not match this login's" if sent else "is missing"
+        return (
+            f"the XSRF token {what}: a logged-in browser's {handler.request.method} must send the "
+            "X-XSRFToken header with the value of the _xsrf cookie (GET api/auth/me sets it), or "
+            f"authenticate with 'Authorization: token <hub token>' instead ({e.log_message})"
+        )
+    return None
 
 
 def login_redirect(handler: RequestHandler) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from stockbot.errors import JobError
 from stockbot.jobs.kinds import run_dir
+from stockbot.safepath import path_text_problem
 
 
 def _inside(root: Path, candidate: Path) -> bool:
@@ -17,6 +18,9 @@ def _inside(root: Path, candidate: Path) -> bool:
 
 def resolve(run_id: str, relpath: str) -> Path:
     """The file ``relpath`` of a run; refuses absolute paths, ``..`` and symlinks that lead out."""
+    problem = path_text_problem(relpath)
+    if problem:
+        raise JobError(f"artifact path {relpath!r} {problem}")
     root = run_dir(run_id).resolve()
     rel = Path(relpath)
     if rel.is_absolute() or ".." in rel.parts or not relpath.strip():

@@ -343,3 +343,59 @@ def test_a_hub_users_server_token_reaches_the_service(people: dict, hub: Hub) ->
     assert run_id in ids
     with pytest.raises(ConfigError, match=r"data\.symbols"):
         runs.submit("backtest", {**BASELINE, "data": {**DATA, "symbols": ["NOPE"]}})
+
+
+def test_malformed_artifact_paths_answer_json_not_500(trained: tuple[str, Any], people: dict) -> None:
+    """A NUL byte, an overlong UTF-8 dot, a lone surrogate, control characters: 400/404 with JSON."""
+    run_id, _ = trained
+    alice = people["alice"]
+    for bad in (
+        "summary.json%00.png",
+        "%00",
+        "%c0%ae%c0%ae/%c0%ae%c0%ae/secret.txt",
+        "%c0%ae",
+        "%ed%a0%80.csv",
+        "equity.csv%0a",
+        "%ff%fe",
+    ):
+        r = requests.get(
+            f"{alice.base}api/artifacts/{run_id}/{bad}",
+            headers={"Authorization": f"token {alice.token}"},
+            timeout=10,
+        )
+        assert r.status_code in (400, 404), (bad, r.status_code, r.text[:300])
+        assert r.headers["Content-Type"].startswith("application/json"), bad
+        assert r.json()["error"], bad
+    r = alice.call("GET", f"api/runs/{run_id}%00")
+    assert r.status_code in (400, 404) and r.json()["error"]
+
+
+def test_a_submission_needs_a_body(people: dict) -> None:
+    """No body is a mistake (it used to queue a 200,000-step default training); {} is a choice."""
+    alice = people["alice"]
+    before = alice.call("GET", "api/runs").json()["total"]
+    for kind in ("stockbot/train", "stockbot/backtest", "prob/train", "prob/infer"):
+        r = alice.call("POST", f"api/{kind}")
+        assert r.status_code == 400, (kind, r.status_code, r.text)
+        assert "body" in r.json()["error"] and "{}" in r.json()["error"], r.text
+    r = alice.call("POST", "api/runs")
+    assert r.status_code == 400 and "body" in r.json()["error"]
+    assert alice.call("GET", "api/runs").json()["total"] == before  # nothing was queued
+
+
+def test_a_cookie_post_without_xsrf_says_the_token_is_missing(people: dict, hub: Hub) -> None:
+    s = people["carol"].session
+    s.get(f"{hub.url}/services/stockbot/dashboard", timeout=30)  # logged in to the service
+    url = f"{hub.url}/services/stockbot/api/stockbot/backtest"
+    r = s.post(url, json=BASELINE, timeout=10)
+    assert r.status_code == 403
+    message = r.json()["error"]
+    assert "XSRF" in message and "missing" in message and "not valid" not in message, message
+    r = s.post(url, json=BASELINE, headers={"X-XSRFToken": "forged"}, timeout=10)
+    assert r.status_code == 403 and "does not match" in r.json()["error"], r.text
+    # a cookie that is itself bad is still "not valid", whatever the XSRF header says
+    name = next(c.name for c in s.cookies if c.path == "/services/stockbot/" and c.name != "_xsrf")
+    bad = requests.Session()
+    bad.cookies.set(name, "garbage", path="/services/stockbot/")
+    r = bad.post(url, json=BASELINE, headers={"X-XSRFToken": "x"}, timeout=10)
+    assert r.status_code in (401, 403) and "XSRF" not in r.json()["error"], r.text

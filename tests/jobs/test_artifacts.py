@@ -58,3 +58,15 @@ def test_paths_outside_the_run_are_refused(run: Path, path: str, needle: str) ->
 def test_run_ids_are_checked(job_home: Path) -> None:
     with pytest.raises(JobError, match="is not a run id"):
         run_dir("../../etc")
+
+
+@pytest.mark.parametrize(
+    "relpath",
+    ["equity.csv\x00.png", "\x00", "equity.csv\n", "plots/\x7fequity.png", "\udcc0\udcae", "a\ud800.csv"],
+)
+def test_malformed_paths_are_refused_as_job_errors(run: Path, relpath: str) -> None:
+    """Not the OS's ValueError (NUL) or UnicodeEncodeError (a lone surrogate): a JobError."""
+    with pytest.raises(JobError, match="artifact path"):
+        resolve(RUN, relpath)
+    with pytest.raises(JobError):
+        read_artifact(RUN, relpath)
