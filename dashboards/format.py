@@ -106,6 +106,18 @@ COLUMN_LABELS: dict[str, str] = {
     "series": "Series",
     "label": "Curve",
     "parent": "Parent run",
+    # training curves (eval.csv and SB3's TensorBoard keys)
+    "timesteps": "Timesteps",
+    "val_return": "Validation return",
+    "val_reward": "Validation reward",
+    "best_val_reward": "Best validation reward",
+    "eval/mean_reward": "Validation reward",
+    "rollout/ep_rew_mean": "Episode reward (mean)",
+    "rollout/ep_len_mean": "Episode length (mean)",
+    "train/loss": "Total loss",
+    "train/value_loss": "Value loss",
+    "train/policy_gradient_loss": "Policy-gradient loss",
+    "train/entropy_loss": "Entropy loss",
     # metrics table
     "metric": "Metric",
     "policy": "Policy",

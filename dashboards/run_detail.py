@@ -1,17 +1,26 @@
-"""``/runs/{run_id}``: one run. Status and progress, the live tail of its log (refreshed while it is
-queued or running), equity and drawdown against buy & hold, metrics (policy vs buy & hold), trades,
-downloads of single artifacts and of the zip, the executed notebook (rendered by the service), a
-cancel button while it is live, and for a succeeded train run a link to backtest it. Another
-user's run answers like a missing one (admins see all).
+"""``/runs/{run_id}``: one run. Status, progress (a bar with step / total and the message, elapsed
+time and an ETA), the live tail of its log (newest line last, kept in view; progress lines are not
+repeated there), training curves (validation return per evaluation, episode reward, losses,
+entropy) for a train run, results: the period labelled (test / out of sample, or in-sample with a
+warning) with the train / validation / test split shaded on the equity chart, equity in dollars
+and drawdown and exposure in percent against buy & hold, readable metrics (policy vs buy & hold),
+monthly returns, and the trades with the P&L each realised; downloads of single artifacts and of
+the zip, the executed notebook (rendered by the service), a cancel button while it is live, and for
+a succeeded train run a link to backtest it. Another user's run answers like a missing one (admins
+see all). Charts are responsive and tables scroll inside themselves, so the page fits a 1400 px window.
 
 CSS classes: ``stockbot-not-found``, ``stockbot-run-status`` (its ``data-status`` attribute is the
 status), ``stockbot-run-owner``, ``stockbot-run-progress``, ``stockbot-run-progress-message``,
-``stockbot-run-error``,
+``stockbot-run-timing`` (elapsed and ETA), ``stockbot-run-error``,
 ``stockbot-cancel``, ``stockbot-cancel-result``, ``stockbot-backtest-link``, ``stockbot-run-tabs``,
-``stockbot-equity-chart``, ``stockbot-drawdown-chart``, ``stockbot-metrics-table``,
-``stockbot-trades-table``, ``stockbot-log`` (a ``<pre>``), ``stockbot-artifacts`` (a list of
-``stockbot-artifact`` links), ``stockbot-download-zip``, ``stockbot-notebook`` (the iframe) and
-``stockbot-notebook-link``; the page is ``stockbot-page-runs``.
+``stockbot-period-note`` (plus ``stockbot-in-sample`` on an in-sample warning),
+``stockbot-equity-chart``, ``stockbot-drawdown-chart``, ``stockbot-exposure-chart``,
+``stockbot-metrics-table``, ``stockbot-monthly-returns`` (a ``<table>``; cells ``stockbot-month``),
+``stockbot-training-curves`` with ``stockbot-training-validation``, ``stockbot-training-episode``,
+``stockbot-training-losses``, ``stockbot-training-entropy`` (charts) and ``stockbot-training-empty``,
+``stockbot-trades-table``, ``stockbot-log-box`` (the scrolled box) holding ``stockbot-log`` (a
+``<pre>``), ``stockbot-artifacts`` (a list of ``stockbot-artifact`` links), ``stockbot-download-zip``,
+``stockbot-notebook`` (the iframe) and ``stockbot-notebook-link``; the page is ``stockbot-page-runs``.
 """
 
 from __future__ import annotations
@@ -19,18 +28,42 @@ from __future__ import annotations
 import html
 from typing import Any
 
+import pandas as pd
 import panel as pn
 from panel.viewable import Viewable
 
-from dashboards.charts import drawdown_chart, equity_chart
+from dashboards import format as fmt
+from dashboards.charts import drawdown_chart, equity_chart, exposure_chart, training_chart
 from dashboards.layout import guarded, link, notice, set_title, shell, utc_naive
-from dashboards.state.run_detail import NOT_FOUND, RunDetailState
+from dashboards.state.curves import ENTROPY_TAGS, EPISODE_TAGS, LOSS_TAGS, TrainingCurves
+from dashboards.state.run_detail import NOT_FOUND, TRADE_FORMATS, TRADE_TABLE_COLUMNS, RunDetailState
 from dashboards.viewer import Viewer
+from stockbot.backtest.analysis import MONTHS, YEAR
 from stockbot.store.runs import RunStore
 
 TITLE = "Run"
 REFRESH_MS = 2000
 LOG_HEIGHT = 480
+TABLE_HEIGHT = 560
+# Tabulator's own formatters (the page formats in the browser, so columns still sort as numbers)
+TABULATOR_FORMATS: dict[str, dict[str, Any]] = {
+    "money": {
+        "type": "money",
+        "symbol": "$",
+        "thousand": ",",
+        "decimal": ".",
+        "precision": 2,
+        "negativeSign": True,
+    },
+    "number": {
+        "type": "money",
+        "symbol": "",
+        "thousand": ",",
+        "decimal": ".",
+        "precision": 4,
+        "negativeSign": True,
+    },
+}
 
 
 def _size(n: int) -> str:
@@ -48,7 +81,7 @@ def _header_html(state: RunDetailState) -> str:
         f'<span class="stockbot-run-status" data-status="{status}">{status}</span>',
         f"{html.escape(str(doc.get('kind')))} run of "
         f'<b class="stockbot-run-owner">{html.escape(str(doc.get("owner")))}</b>',
-        f"created {html.escape(str(doc.get('created_at') or ''))[:19]}",
+        f"created {html.escape(fmt.timestamp(doc.get('created_at')))}",
     ]
     if doc.get("parent"):
         parts.append("parent " + link(state.run_url(doc["parent"]), doc["parent"], "stockbot-parent-link"))
@@ -88,6 +121,73 @@ def _notebook_html(state: RunDetailState) -> str:
     )
 
 
+def _log_html(text: str) -> str:
+    # a column-reverse scroll box starts at its bottom and stays there as lines arrive (unless the
+    # person has scrolled up to read), with no script: the newest line is always in view
+    return (
+        f'<div class="stockbot-log-box" style="max-height:{LOG_HEIGHT}px;overflow:auto;'
+        'display:flex;flex-direction:column-reverse;border:1px solid #ddd">'
+        '<pre class="stockbot-log" style="margin:0;padding:4px;font-size:12px;white-space:pre">'
+        f"{html.escape(text)}</pre></div>"
+    )
+
+
+def _month_cell(value: float) -> str:
+    if pd.isna(value):
+        return f'<td class="stockbot-month">{fmt.MISSING}</td>'
+    # green for gains, red for losses, stronger with size (full at +-10% a month)
+    strength = min(abs(value) / 0.10, 1.0)
+    rgb = "0,158,115" if value >= 0 else "213,94,0"
+    style = f"background:rgba({rgb},{0.12 + 0.5 * strength:.2f});text-align:right;padding:2px 6px"
+    return f'<td class="stockbot-month" style="{style}">{fmt.pct(value, 1)}</td>'
+
+
+def _monthly_html(table: pd.DataFrame | None) -> str:
+    if table is None or table.empty:
+        return ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ("", *MONTHS, YEAR))
+    rows = "".join(
+        f"<tr><th>{int(year)}</th>{''.join(_month_cell(row[c]) for c in (*MONTHS, YEAR))}</tr>"
+        for year, row in table.iterrows()
+    )
+    return (
+        "<h4>Monthly returns</h4>"
+        '<div style="overflow-x:auto;max-width:100%">'
+        '<table class="stockbot-monthly-returns" style="border-collapse:collapse;font-size:13px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+    )
+
+
+def _training_charts(curves: TrainingCurves | None) -> list[tuple[str, Any]]:
+    """(css class, chart) of each training curve the run has written so far."""
+    if curves is None or curves.empty:
+        return []
+    out = []
+    validation = curves.validation_curve()
+    if "val_return" in validation.columns and validation["val_return"].notna().any():
+        chart = training_chart(
+            validation[["val_return"]], "Validation return per evaluation", "return", percent=True
+        )
+        out.append(("stockbot-training-validation", chart))
+    elif len(validation.columns):
+        chart = training_chart(validation, "Validation reward per evaluation", "reward")
+        out.append(("stockbot-training-validation", chart))
+    for css, tags, title, ylabel in (
+        (
+            "stockbot-training-episode",
+            EPISODE_TAGS,
+            "Training episode reward (mean of recent episodes)",
+            "reward",
+        ),
+        ("stockbot-training-losses", LOSS_TAGS, "Losses", "loss"),
+        ("stockbot-training-entropy", ENTROPY_TAGS, "Entropy loss (minus the policy's entropy)", "loss"),
+    ):
+        frame = curves.wide(tags)
+        if not frame.empty:
+            out.append((css, training_chart(frame, title, ylabel)))
+    return out
+
+
 def view(state: RunDetailState, *, refresh_ms: int | None = REFRESH_MS) -> Viewable:
     """The page of ``state``; ``refresh_ms=None`` leaves out the periodic refresh (tests)."""
     if not state.found:
@@ -102,36 +202,49 @@ def view(state: RunDetailState, *, refresh_ms: int | None = REFRESH_MS) -> Viewa
         max=1000, sizing_mode="stretch_width", css_classes=["stockbot-run-progress"], label="progress"
     )
     progress_message = pn.pane.HTML(css_classes=["stockbot-run-progress-message"])
+    timing = pn.pane.HTML(css_classes=["stockbot-run-timing"], styles={"color": "#555"})
     cancel = pn.widgets.Button(label="Cancel run", color="danger", css_classes=["stockbot-cancel"])
     cancel_result = pn.pane.HTML(css_classes=["stockbot-cancel-result"])
     cancel.on_click(lambda _: setattr(cancel_result, "object", html.escape(state.cancel())))
     backtest = pn.pane.HTML(css_classes=["stockbot-backtest-link"])
 
+    period_note = pn.pane.Alert(
+        "", alert_type="info", css_classes=["stockbot-period-note"], sizing_mode="stretch_width"
+    )
     equity = pn.pane.HoloViews(
         None, sizing_mode="stretch_width", css_classes=["stockbot-equity-chart"], name="equity chart"
     )
     drawdowns = pn.pane.HoloViews(
         None, sizing_mode="stretch_width", css_classes=["stockbot-drawdown-chart"], name="drawdown chart"
     )
+    exposure = pn.pane.HoloViews(
+        None, sizing_mode="stretch_width", css_classes=["stockbot-exposure-chart"], name="exposure chart"
+    )
     no_results = pn.pane.Markdown("No results yet: `equity.csv` is written when the backtest ends.")
     metrics = pn.widgets.Tabulator(
-        state.metrics_table(),
+        state.metrics_display(),
         show_index=False,
         disabled=True,
         css_classes=["stockbot-metrics-table"],
         label="metrics",
         sizing_mode="stretch_width",
     )
+    monthly = pn.pane.HTML(sizing_mode="stretch_width")
     trades = pn.widgets.Tabulator(
         None,
         show_index=False,
         disabled=True,
         pagination="remote",
         page_size=25,
+        titles={c: fmt.column_label(c) for c in TRADE_TABLE_COLUMNS},
+        formatters={c: TABULATOR_FORMATS[kind] for c, kind in TRADE_FORMATS.items()},
         css_classes=["stockbot-trades-table"],
         label="trades",
         sizing_mode="stretch_width",
+        max_height=TABLE_HEIGHT,
     )
+    no_trades = pn.pane.Markdown("No trades yet: `trades.csv` is written when the backtest ends.")
+    training = pn.Column(sizing_mode="stretch_width", css_classes=["stockbot-training-curves"])
     log = pn.pane.HTML(sizing_mode="stretch_width")
     artifacts = pn.pane.HTML(sizing_mode="stretch_width")
     notebook = pn.pane.HTML(sizing_mode="stretch_width")
@@ -146,6 +259,8 @@ def view(state: RunDetailState, *, refresh_ms: int | None = REFRESH_MS) -> Viewa
         progress.visible = state.live or fraction is not None
         progress_message.object = html.escape(state.progress_message)
         progress_message.visible = state.live
+        timing.object = html.escape(state.timing_text())
+        timing.visible = bool(timing.object)
         cancel.visible = state.can_cancel
         url = state.backtest_url
         backtest.object = link(url, "Backtest this run", "stockbot-backtest-link-a") if url else ""
@@ -153,21 +268,43 @@ def view(state: RunDetailState, *, refresh_ms: int | None = REFRESH_MS) -> Viewa
 
     def show_results(*_: Any) -> None:
         curves = state.curves()
-        equity.object = equity_chart(curves) if curves is not None else None
+        equity.object = equity_chart(curves, spans=state.split_spans()) if curves is not None else None
         drawdowns.object = drawdown_chart(curves) if curves is not None else None
+        has_exposure = curves is not None and "gross exposure" in curves.columns
+        exposure.object = exposure_chart(curves) if has_exposure else None
         equity.visible = drawdowns.visible = curves is not None
+        exposure.visible = has_exposure
         no_results.visible = curves is None
-        metrics.value = state.metrics_table()
+        note = state.period_note()
+        period_note.object = html.escape(note.text) if note else ""
+        period_note.alert_type = "warning" if note and note.in_sample else "info"
+        period_note.css_classes = ["stockbot-period-note"] + (
+            ["stockbot-in-sample"] if note and note.in_sample else []
+        )
+        period_note.visible = note is not None
+        metrics.value = state.metrics_display()
         metrics.visible = len(metrics.value) > 0
+        monthly.object = _monthly_html(state.monthly_table())
+        monthly.visible = bool(monthly.object)
 
     def show_trades(*_: Any) -> None:
-        trades.value = utc_naive(state.trades)
+        table = state.trades_table()
+        trades.value = utc_naive(table)
+        trades.visible = table is not None
+        no_trades.visible = table is None
+
+    def show_training(*_: Any) -> None:
+        charts = _training_charts(state.training)
+        if not charts:
+            text = "No training curves yet: `eval.csv` and `tb/` fill in as the training runs."
+            training.objects = [pn.pane.Markdown(text, css_classes=["stockbot-training-empty"])]
+            return
+        training.objects = [
+            pn.pane.HoloViews(chart, sizing_mode="stretch_width", css_classes=[css]) for css, chart in charts
+        ]
 
     def show_log(*_: Any) -> None:
-        log.object = (
-            f'<pre class="stockbot-log" style="max-height:{LOG_HEIGHT}px;overflow:auto;font-size:12px">'
-            f"{html.escape(state.log_tail)}</pre>"
-        )
+        log.object = _log_html(state.log_tail)
 
     def show_files(*_: Any) -> None:
         artifacts.object = _artifacts_html(state)
@@ -176,18 +313,31 @@ def view(state: RunDetailState, *, refresh_ms: int | None = REFRESH_MS) -> Viewa
     state.param.watch(show_status, "doc")
     state.param.watch(show_results, ["equity", "summary"])
     state.param.watch(show_trades, "trades")
+    state.param.watch(show_training, "training")
     state.param.watch(show_log, "log_tail")
     state.param.watch(show_files, "artifacts")
-    for show in (show_status, show_results, show_trades, show_log, show_files):
+    for show in (show_status, show_results, show_trades, show_training, show_log, show_files):
         show()
 
-    tabs = pn.Tabs(
-        ("Results", pn.Column(no_results, equity, drawdowns, metrics, sizing_mode="stretch_width")),
-        ("Trades", trades),
+    results = pn.Column(
+        period_note, no_results, equity, drawdowns, exposure, metrics, monthly, sizing_mode="stretch_width"
+    )
+    panes = [("Results", results)]
+    if (state.doc or {}).get("kind") == "train":
+        panes.append(("Training", training))
+    panes += [
+        ("Trades", pn.Column(no_trades, trades, sizing_mode="stretch_width")),
         ("Log", log),
         ("Artifacts", artifacts),
         ("Notebook", notebook),
-        active=2 if state.live else 0,  # a live run has a log before it has results
+    ]
+    names = [name for name, _ in panes]
+    log_tab = names.index("Log")
+    # a live run has a log (and, training, curves) before it has results
+    live_tab = names.index("Training") if "Training" in names else log_tab
+    tabs = pn.Tabs(
+        *panes,
+        active=live_tab if state.live else 0,
         dynamic=True,  # the notebook iframe loads only when its tab is opened
         css_classes=["stockbot-run-tabs"],
         sizing_mode="stretch_width",
@@ -198,8 +348,8 @@ def view(state: RunDetailState, *, refresh_ms: int | None = REFRESH_MS) -> Viewa
         def stop_when_done(*_: Any) -> None:
             if not state.live:
                 callback.stop()  # the run ended: its files no longer change
-                if tabs.active == 2 and state.curves() is not None:
-                    tabs.active = 0  # the person watched the log: show what the run produced
+                if tabs.active in (log_tab, live_tab) and state.curves() is not None:
+                    tabs.active = 0  # the person watched it run: show what the run produced
 
         state.param.watch(stop_when_done, "doc")
 
@@ -209,7 +359,7 @@ def view(state: RunDetailState, *, refresh_ms: int | None = REFRESH_MS) -> Viewa
         f"Run {state.run_id}",
         header,
         failure,
-        pn.Row(progress, progress_message, sizing_mode="stretch_width"),
+        pn.Row(progress, progress_message, timing, sizing_mode="stretch_width"),
         pn.Row(cancel, cancel_result, backtest),
         tabs,
     )

@@ -81,14 +81,33 @@ def read_summary(run_id: str) -> dict[str, Any] | None:
         return None
 
 
-def tail_log(run_id: str, lines: int = LOG_TAIL_LINES, block: int = 64 * 1024) -> str:
-    """The last ``lines`` lines of ``job.log`` (read from the end: logs of long runs grow large)."""
+def tail_log(
+    run_id: str,
+    lines: int = LOG_TAIL_LINES,
+    block: int = 64 * 1024,
+    *,
+    drop: str | None = None,
+    max_bytes: int = 8 * 1024 * 1024,
+) -> str:
+    """The last ``lines`` lines of ``job.log`` (read from the end: logs of long runs grow large).
+
+    ``drop``: leave out the lines that contain it (a training prints a progress line per rollout;
+    the tail still holds ``lines`` other lines when the file has them within ``max_bytes`` of its end).
+    """
     path = run_dir(run_id) / "job.log"
+    needle = drop.encode() if drop else None
+
+    def kept_count(chunk: bytes) -> int:
+        if needle is None:
+            return chunk.count(b"\n")
+        # the lines surely whole: the first piece may have begun before the block
+        return sum(1 for line in chunk.split(b"\n")[1:-1] if needle not in line)
+
     try:
         with path.open("rb") as fh:
             end = fh.seek(0, 2)
             pos, data = end, b""
-            while pos > 0 and data.count(b"\n") <= lines:
+            while pos > 0 and end - pos < max_bytes and kept_count(data) <= lines:
                 step = min(block, pos)
                 pos -= step
                 fh.seek(pos)
@@ -99,4 +118,8 @@ def tail_log(run_id: str, lines: int = LOG_TAIL_LINES, block: int = 64 * 1024) -
     kept = text.split("\n")
     if kept and kept[-1] == "":
         kept.pop()  # the file's final newline ends the last line; it does not start another
+    if pos > 0 and kept:
+        kept.pop(0)  # the first line read may have started before the block
+    if drop:
+        kept = [line for line in kept if drop not in line]
     return "\n".join(kept[-lines:])

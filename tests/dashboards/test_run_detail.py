@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import panel as pn
 import pytest
 
-from dashboards import run_detail
+from dashboards import charts, run_detail
+from dashboards import format as fmt
 from dashboards.state.files import tail_log
 from dashboards.state.run_detail import RunDetailState
 from dashboards.viewer import Viewer
+from stockbot.backtest.metrics import TRADE_COLUMNS
 from stockbot.jobs import run_dir
 from stockbot.store import RunStatus, RunStore
 from tests.dashboards.conftest import (
@@ -116,10 +121,50 @@ def test_progress(store: RunStore) -> None:
     add_run(store, RUN, "alice", status="running", progress={"step": 250, "total": 1000, "message": "ppo"})
     state = RunDetailState(ALICE, RUN)
     assert state.progress == pytest.approx(0.25)
-    assert state.progress_message == "250 / 1000 · ppo"
+    assert state.progress_message == "step 250 of 1,000 (25%) · ppo"
     assert store.update_running(RUN, {"progress": {"step": 3, "total": None, "message": ""}})
     state.refresh()
     assert state.progress is None and state.progress_message == "step 3"
+
+
+def test_elapsed_time_and_eta_from_the_progress_rate(store: RunStore) -> None:
+    add_run(store, RUN, "alice", status="queued")
+    state = RunDetailState(ALICE, RUN)
+    assert state.elapsed() is None and state.eta() is None
+    assert state.timing_text() == "waiting for the executor"
+    store.claim({"name": "test", "pid": os.getpid()}, RUN)
+    started = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
+    progress = {"step": 250, "total": 1000, "message": "training"}
+    assert store.update_running(RUN, {"started_at": started, "progress": progress})
+    state.refresh()
+    now = started + dt.timedelta(seconds=100)
+    # 250 steps in 100 s: the other 750 take 300 s
+    assert state.elapsed(now) == pytest.approx(100)
+    assert state.eta(now) == pytest.approx(300)
+    assert state.timing_text(now) == "elapsed 1m 40s · about 5m 00s left"
+    assert store.update_running(RUN, {"progress": {"step": 0, "total": 1000, "message": "setup"}})
+    state.refresh()
+    assert state.eta(now) is None and state.timing_text(now) == "elapsed 1m 40s"
+    store.finish(RUN, RunStatus.SUCCEEDED)
+    finished = store.get(RUN)["finished_at"]  # type: ignore[index]
+    state.refresh()
+    took = (finished.replace(tzinfo=dt.UTC) - started).total_seconds()
+    assert state.elapsed() == pytest.approx(took) and state.eta() is None
+    assert state.timing_text().startswith("took ")
+
+
+def test_the_log_leaves_out_progress_lines_and_keeps_its_tail(finished: pd.DataFrame) -> None:
+    lines = []
+    for i in range(3000):
+        lines.append(f"cell output {i}")
+        lines += [f'STOCKBOT_PROGRESS {{"step": {i * 10 + k}, "total": 30000, "message": "training"}}' for k in range(5)]
+    (run_dir(RUN) / "job.log").write_text("\n".join(lines) + "\n")
+    state = RunDetailState(ALICE, RUN)
+    shown = state.log_tail.split("\n")
+    assert shown == [f"cell output {i}" for i in range(2800, 3000)]  # the newest 200, newest last
+    assert "STOCKBOT_PROGRESS" not in state.log_tail
+    # without a filter the raw tail is all progress lines
+    assert tail_log(RUN, lines=3).count("STOCKBOT_PROGRESS") == 3
 
 
 def test_links(finished: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -209,3 +254,78 @@ def test_the_page_of_a_missing_run(store: RunStore) -> None:
     page = run_detail.view(RunDetailState(ALICE, RUN), refresh_ms=None)
     page.get_root()
     assert "stockbot-not-found" in _by_class(page)
+
+
+# ---------------------------------------------------------------------- formatted for people
+
+
+def test_metrics_read_as_people_read_them(finished: pd.DataFrame) -> None:
+    table = RunDetailState(ALICE, RUN).metrics_display()
+    assert list(table.columns) == ["Metric", "Policy", "Buy & hold"]
+    rows = {r["Metric"]: (r["Policy"], r["Buy & hold"]) for r in table.to_dict("records")}
+    assert rows == {
+        "Total return": ("12.00%", "8.00%"),
+        "CAGR": ("30.00%", "30.00%"),
+        "Volatility (annual)": ("10.00%", "10.00%"),
+        "Sharpe": ("1.70", "1.10"),
+        "Max drawdown": ("-4.00%", "-4.00%"),
+        "Trades": ("3", "2"),
+        "Win rate": ("—", "—"),
+    }
+
+
+def test_trades_carry_the_pnl_each_sell_realised(finished: pd.DataFrame) -> None:
+    table = RunDetailState(ALICE, RUN).trades_table()
+    assert table is not None
+    assert list(table.columns) == [*TRADE_COLUMNS, "position_after", "avg_cost", "realized_pnl", "cum_realized_pnl"]
+    # AAPL: bought 10 at 140 for a fee of 0.14 (cost 140.014 a share), sold 4 at 141.5 paying 0.0566
+    assert list(table["position_after"]) == [10, 5, 6]
+    assert table["avg_cost"].tolist() == pytest.approx([140.014, 65.0065, 140.014])
+    assert np.isnan(table["realized_pnl"][0]) and np.isnan(table["realized_pnl"][1])
+    assert table["realized_pnl"][2] == pytest.approx(4 * (141.5 - 140.014) - 0.0566)
+    assert [fmt.column_label(c) for c in table.columns[:5]] == ["Time", "Decided", "Symbol", "Side", "Quantity"]
+
+
+def test_monthly_returns_of_the_equity_curve(finished: pd.DataFrame) -> None:
+    table = RunDetailState(ALICE, RUN).monthly_table()
+    assert table is not None and list(table.index) == [2017]
+    equity = finished.set_index("timestamp")["equity"]
+    base = equity.iloc[0]
+    for month in ("Apr", "May", "Jun"):
+        inside = equity[equity.index.strftime("%b") == month]
+        assert table.loc[2017, month] == pytest.approx(inside.iloc[-1] / base - 1)
+        base = inside.iloc[-1]
+    assert table.loc[2017, "Year"] == pytest.approx(equity.iloc[-1] / equity.iloc[0] - 1)
+    assert table.loc[2017, ["Jan", "Feb", "Mar", "Jul", "Dec"]].isna().all()
+
+
+def _render(chart: object) -> object:
+    import holoviews as hv
+
+    return hv.render(chart, backend="bokeh")
+
+
+def test_chart_axes_are_money_and_percent_and_legends_sit_outside(finished: pd.DataFrame) -> None:
+    from bokeh.models import BoxAnnotation, Legend, NumeralTickFormatter
+
+    state = RunDetailState(ALICE, RUN)
+    curves = state.curves()
+    assert curves is not None
+    spans = [("validation", curves.index[0], curves.index[20]), ("test", curves.index[20], curves.index[-1])]
+    for chart, axis_format in (
+        (charts.equity_chart(curves, spans=spans), "$0,0"),
+        (charts.drawdown_chart(curves), "0.0%"),
+        (charts.exposure_chart(curves), "0.0%"),
+    ):
+        fig = _render(chart)
+        formatter = fig.yaxis[0].formatter
+        assert isinstance(formatter, NumeralTickFormatter) and formatter.format == axis_format
+        # a legend in the plot's centre panel lies over the curves; one on the right does not
+        assert not [r for r in fig.center if isinstance(r, Legend)]
+        legends = [r for r in fig.right if isinstance(r, Legend)]
+        assert len(legends) == 1 and legends[0].title is None
+    fig = _render(charts.equity_chart(curves, spans=spans))
+    texts = {str(t) for r in fig.renderers if hasattr(r, "data_source") for t in r.data_source.data.get("text", [])}
+    assert texts == {"validation period", "test period"}
+    boxes = [r for r in (*fig.renderers, *fig.center) if isinstance(r, BoxAnnotation)]
+    assert len(boxes) == 2  # the two shaded spans
