@@ -39,6 +39,13 @@ def axis(spec: str) -> NumeralTickFormatter:
     return NumeralTickFormatter(format=spec)
 
 
+def _legend(chart: Any) -> Any:
+    """Legend outside the plot, untitled; a single curve has no legend (its title says what it is)."""
+    if isinstance(chart, hv.Overlay | hv.NdOverlay):
+        return chart.opts(**LEGEND_OPTS)
+    return chart
+
+
 def _naive(frame: pd.DataFrame) -> pd.DataFrame:
     """Bokeh draws datetimes as UTC wall time; spans and curves must share one (naive) axis."""
     if isinstance(frame.index, pd.DatetimeIndex) and frame.index.tz is not None:
@@ -85,55 +92,50 @@ def equity_chart(
         # the spans must not widen the x range beyond the curves' dates
         xlim = (frame.index[0], frame.index[-1])
         chart = (split_spans(spans, top) * chart).opts(xlim=xlim)
-    return chart.opts(**LEGEND_OPTS)
+    return _legend(chart)
 
 
 def drawdown_chart(curves: pd.DataFrame, title: str = "Drawdown") -> Any:
     """Equity below its running peak (<= 0), policy and buy-and-hold, in percent."""
     columns = [f"{c} drawdown" for c in (POLICY, BENCHMARK) if f"{c} drawdown" in curves.columns]
-    return (
-        _naive(curves[columns])
-        .hvplot.area(
-            ylabel="drawdown",
-            title=title,
-            stacked=False,
-            alpha=0.4,
-            legend=LEGEND,
-            yformatter=axis(PCT_AXIS),
-            **OPTIONS,
-        )
-        .opts(**LEGEND_OPTS)
+    chart = _naive(curves[columns]).hvplot.area(
+        ylabel="drawdown",
+        title=title,
+        stacked=False,
+        alpha=0.4,
+        legend=LEGEND,
+        yformatter=axis(PCT_AXIS),
+        **OPTIONS,
     )
+    return _legend(chart)
 
 
 def exposure_chart(curves: pd.DataFrame, title: str = "Exposure (share of equity)") -> Any:
     """Gross (sum of |position value|) and net exposure over equity, in percent."""
     columns = [c for c in ("gross exposure", "net exposure") if c in curves.columns]
-    return (
-        _naive(curves[columns])
-        .hvplot.line(
-            ylabel="exposure",
-            title=title,
-            legend=LEGEND,
-            yformatter=axis(PCT_AXIS),
-            **{**OPTIONS, "height": SMALL_HEIGHT},
-        )
-        .opts(**LEGEND_OPTS)
+    chart = _naive(curves[columns]).hvplot.line(
+        ylabel="exposure",
+        title=title,
+        legend=LEGEND,
+        yformatter=axis(PCT_AXIS),
+        **{**OPTIONS, "height": SMALL_HEIGHT},
     )
+    return _legend(chart)
 
 
 def training_chart(frame: pd.DataFrame, title: str, ylabel: str, *, percent: bool = False) -> Any:
     """Training curves against timesteps (``frame``: one column per curve, indexed by timesteps);
     ``percent`` for fractions such as a validation return."""
     named = frame.rename(columns={c: column_label(str(c)) for c in frame.columns})
-    return named.hvplot.line(
+    chart = named.hvplot.line(
         title=title,
         ylabel=ylabel,
         legend=LEGEND,
         xformatter=axis(COUNT_AXIS),
         yformatter=axis(FINE_PCT_AXIS if percent else NUMBER_AXIS),
         **{**OPTIONS, "height": SMALL_HEIGHT, "xlabel": "timesteps"},
-    ).opts(**LEGEND_OPTS)
+    )
+    return _legend(chart)
 
 
 def compare_chart(long: pd.DataFrame) -> Any:

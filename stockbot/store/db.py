@@ -22,6 +22,8 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
         ([("status", ASCENDING), ("created_at", ASCENDING)], {}),
         ([("kind", ASCENDING), ("created_at", DESCENDING)], {}),
         ([("created_at", DESCENDING)], {}),
+        ([("parent", ASCENDING)], {}),  # a delete asks which runs depend on a run
+        ([("name", ASCENDING)], {}),  # runs stored before names existed are found and named
     ],
     "live_sessions": [([("owner", ASCENDING), ("created_at", DESCENDING)], {})],
     "orders": [

@@ -18,8 +18,10 @@ from dashboards.state.files import tail_log
 from dashboards.state.run_detail import RunDetailState
 from dashboards.viewer import Viewer
 from stockbot.backtest.metrics import TRADE_COLUMNS
+from stockbot.config import DataConfig, EnvConfig, EvalConfig, PPOConfig, SplitConfig, TrainConfig, to_plain
 from stockbot.jobs import run_dir
 from stockbot.store import RunStatus, RunStore
+from stockbot.train import train
 from tests.dashboards.conftest import (
     BOKEH_INPLACE,
     add_run,
@@ -157,7 +159,10 @@ def test_the_log_leaves_out_progress_lines_and_keeps_its_tail(finished: pd.DataF
     lines = []
     for i in range(3000):
         lines.append(f"cell output {i}")
-        lines += [f'STOCKBOT_PROGRESS {{"step": {i * 10 + k}, "total": 30000, "message": "training"}}' for k in range(5)]
+        lines += [
+            f'STOCKBOT_PROGRESS {{"step": {i * 10 + k}, "total": 30000, "message": "training"}}'
+            for k in range(5)
+        ]
     (run_dir(RUN) / "job.log").write_text("\n".join(lines) + "\n")
     state = RunDetailState(ALICE, RUN)
     shown = state.log_tail.split("\n")
@@ -277,13 +282,25 @@ def test_metrics_read_as_people_read_them(finished: pd.DataFrame) -> None:
 def test_trades_carry_the_pnl_each_sell_realised(finished: pd.DataFrame) -> None:
     table = RunDetailState(ALICE, RUN).trades_table()
     assert table is not None
-    assert list(table.columns) == [*TRADE_COLUMNS, "position_after", "avg_cost", "realized_pnl", "cum_realized_pnl"]
+    assert list(table.columns) == [
+        *TRADE_COLUMNS,
+        "position_after",
+        "avg_cost",
+        "realized_pnl",
+        "cum_realized_pnl",
+    ]
     # AAPL: bought 10 at 140 for a fee of 0.14 (cost 140.014 a share), sold 4 at 141.5 paying 0.0566
     assert list(table["position_after"]) == [10, 5, 6]
     assert table["avg_cost"].tolist() == pytest.approx([140.014, 65.0065, 140.014])
     assert np.isnan(table["realized_pnl"][0]) and np.isnan(table["realized_pnl"][1])
     assert table["realized_pnl"][2] == pytest.approx(4 * (141.5 - 140.014) - 0.0566)
-    assert [fmt.column_label(c) for c in table.columns[:5]] == ["Time", "Decided", "Symbol", "Side", "Quantity"]
+    assert [fmt.column_label(c) for c in table.columns[:5]] == [
+        "Time",
+        "Decided",
+        "Symbol",
+        "Side",
+        "Quantity",
+    ]
 
 
 def test_monthly_returns_of_the_equity_curve(finished: pd.DataFrame) -> None:
@@ -325,7 +342,183 @@ def test_chart_axes_are_money_and_percent_and_legends_sit_outside(finished: pd.D
         legends = [r for r in fig.right if isinstance(r, Legend)]
         assert len(legends) == 1 and legends[0].title is None
     fig = _render(charts.equity_chart(curves, spans=spans))
-    texts = {str(t) for r in fig.renderers if hasattr(r, "data_source") for t in r.data_source.data.get("text", [])}
+    texts = {
+        str(t) for r in fig.renderers if hasattr(r, "data_source") for t in r.data_source.data.get("text", [])
+    }
     assert texts == {"validation period", "test period"}
     boxes = [r for r in (*fig.renderers, *fig.center) if isinstance(r, BoxAnnotation)]
     assert len(boxes) == 2  # the two shaded spans
+
+
+# ---------------------------------------------------------------------- periods and training curves
+
+TRAIN_RUN = "20261101-110000-train-0c0c"
+TRAIN_SYMBOLS = ["AAPL", "KO", "XOM"]
+
+
+def tiny_training() -> TrainConfig:
+    return TrainConfig(
+        data=DataConfig(symbols=TRAIN_SYMBOLS, start="2013-03-01", end="2017-12-06"),
+        split=SplitConfig(train_end="2016-06-30", val_end="2017-03-31"),
+        env=EnvConfig(window=8, episode_bars=64),
+        ppo=PPOConfig(
+            policy="mlp",
+            total_timesteps=768,
+            n_envs=2,
+            n_steps=128,
+            batch_size=64,
+            n_epochs=1,
+            net_arch=(16, 16),
+        ),
+        eval=EvalConfig(every_steps=256, patience=None),
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, dow29_bars: pd.DataFrame) -> Path:
+    """A real tiny training (eval.csv, tb/, the test backtest), made once for the module."""
+    bars = dow29_bars[dow29_bars.index.get_level_values("symbol").isin(TRAIN_SYMBOLS)]
+    out = tmp_path_factory.mktemp("trained") / "run"
+    train(tiny_training(), out, bars=bars)
+    return out
+
+
+def add_trained_run(store: RunStore, trained: Path) -> None:
+    add_run(store, TRAIN_RUN, "alice", config=to_plain(tiny_training()))
+    shutil.copytree(trained, run_dir(TRAIN_RUN), dirs_exist_ok=True)
+
+
+def reference_scalars(folder: Path, tag: str) -> list[tuple[int, float]]:
+    """The points of ``tag`` straight from the event records (not through EventAccumulator)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    points = []
+    for path in sorted(folder.glob("**/events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.tag == tag:
+                    points.append((int(event.step), float(value.tensor.float_val[0])))
+    return sorted(points)
+
+
+@pytest.mark.timeout(300)
+def test_training_curves_of_a_real_training(store: RunStore, trained: Path) -> None:
+    add_trained_run(store, trained)
+    state = RunDetailState(ALICE, TRAIN_RUN)
+    curves = state.training
+    assert curves is not None and not curves.empty
+    expected_eval = pd.read_csv(trained / "eval.csv")
+    assert len(expected_eval) == 3  # 768 steps, a validation every 256
+    pd.testing.assert_frame_equal(curves.validation, expected_eval, check_dtype=False)
+    validation = curves.validation_curve()
+    assert validation["val_return"].tolist() == pytest.approx(np.expm1(expected_eval["val_reward"]).tolist())
+    for tag in ("rollout/ep_rew_mean", "train/loss", "train/value_loss", "train/entropy_loss"):
+        points = curves.scalars[curves.scalars["tag"] == tag]
+        expected = reference_scalars(trained / "tb", tag)
+        assert expected, tag
+        assert list(points["step"]) == [s for s, _ in expected]
+        assert points["value"].tolist() == pytest.approx([v for _, v in expected], rel=1e-6)
+    losses = curves.wide(("train/loss", "train/value_loss", "train/policy_gradient_loss"))
+    assert list(losses.columns) == ["train/loss", "train/value_loss", "train/policy_gradient_loss"]
+
+    page = run_detail.view(state, refresh_ms=None)
+    page.get_root()
+    parts = _by_class(page)
+    for css in (
+        "stockbot-training-validation",
+        "stockbot-training-episode",
+        "stockbot-training-losses",
+        "stockbot-training-entropy",
+    ):
+        assert parts[css].object is not None, css
+    assert "stockbot-training-empty" not in parts
+    tabs = parts["stockbot-run-tabs"]
+    assert list(tabs._names) == ["Results", "Training", "Trades", "Log", "Artifacts", "Notebook"]
+
+    # the train run's own results are its test period, after its validation split
+    summary_period = state.summary["period"]  # type: ignore[index]
+    note = state.period_note()
+    assert note is not None and not note.in_sample
+    assert note.text.startswith(
+        f"Test period: {summary_period['first'][:10]} to {summary_period['last'][:10]}, out of sample"
+    )
+    assert [s.label for s in state.split_spans()] == ["test"]
+
+
+def test_a_run_without_training_files_says_so(store: RunStore) -> None:
+    add_run(store, TRAIN_RUN, "alice", status="running", config=to_plain(tiny_training()))
+    state = RunDetailState(ALICE, TRAIN_RUN)
+    assert state.training is not None and state.training.empty
+    page = run_detail.view(state, refresh_ms=None)
+    page.get_root()
+    assert "stockbot-training-empty" in _by_class(page)
+
+
+def shifted_equity(start: str, bars: int) -> pd.DataFrame:
+    frame = equity_frame(11, bars=bars)
+    frame["timestamp"] = pd.bdate_range(start, periods=bars, tz="UTC")
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("start", "bars", "in_sample", "spans"),
+    [
+        ("2017-04-03", 60, (), ["test"]),
+        ("2016-01-04", 40, ("train",), ["train"]),
+        ("2016-06-01", 60, ("train", "validation"), ["train", "validation"]),
+        ("2017-03-01", 40, ("validation",), ["validation", "test"]),
+    ],
+)
+def test_a_backtest_of_a_trained_run_is_labelled_by_its_policys_periods(
+    store: RunStore, start: str, bars: int, in_sample: tuple[str, ...], spans: list[str]
+) -> None:
+    add_run(store, TRAIN_RUN, "alice", config=to_plain(tiny_training()))
+    config = {"policy": {"type": "run", "run_id": TRAIN_RUN}, "data": {"symbols": TRAIN_SYMBOLS}}
+    add_run(store, RUN, "alice", config=config)
+    store.col.update_one({"_id": RUN}, {"$set": {"parent": TRAIN_RUN}})
+    equity = shifted_equity(start, bars)
+    write_results(RUN, equity, POLICY, BENCHMARK)
+    state = RunDetailState(ALICE, RUN)
+    assert state.splits is not None and state.splits.val_end == dt.date(2017, 3, 31)
+    assert state.in_sample == in_sample
+    drawn = state.split_spans()
+    assert [s.label for s in drawn] == spans
+    assert drawn[0].start == equity["timestamp"].iloc[0] and drawn[-1].end == equity["timestamp"].iloc[-1]
+    note = state.period_note()
+    assert note is not None and note.in_sample == in_sample
+    dates = f"{equity['timestamp'].iloc[0].date()} to {equity['timestamp'].iloc[-1].date()}"
+    page = run_detail.view(state, refresh_ms=None)
+    page.get_root()
+    alert = _by_class(page)["stockbot-period-note"]
+    if in_sample:
+        assert note.text.startswith(f"In-sample: this period ({dates}) overlaps the policy's")
+        assert "stockbot-in-sample" in alert.css_classes and alert.alert_type == "warning"
+    else:
+        assert note.text.startswith(f"Backtest period: {dates}, out of sample")
+        assert "stockbot-in-sample" not in alert.css_classes and alert.alert_type == "info"
+
+
+def test_a_baseline_backtest_has_its_period_and_no_split(finished: pd.DataFrame) -> None:
+    state = RunDetailState(ALICE, RUN)
+    assert state.splits is None and state.in_sample == () and state.split_spans() == []
+    first, last = finished["timestamp"].iloc[0].date(), finished["timestamp"].iloc[-1].date()
+    assert state.period_note() == (f"Backtest period: {first} to {last}.", ())
+
+
+def test_the_page_formats_its_tables_and_keeps_the_log_at_its_end(finished: pd.DataFrame) -> None:
+    (run_dir(RUN) / "job.log").write_text('one\nSTOCKBOT_PROGRESS {"step": 1}\ntwo\n')
+    page = run_detail.view(RunDetailState(ALICE, RUN), refresh_ms=None)
+    page.get_root()
+    parts = _by_class(page)
+    trades = parts["stockbot-trades-table"]
+    assert (
+        trades.titles["decision_timestamp"] == "Decided" and trades.titles["realized_pnl"] == "Realised P&L"
+    )
+    assert trades.formatters["price"]["type"] == "money" and trades.formatters["price"]["symbol"] == "$"
+    metrics = parts["stockbot-metrics-table"].value
+    assert metrics.loc[metrics["Metric"] == "Total return", "Policy"].item() == "12.00%"
+    monthly = [p.object for p in page.select(pn.pane.HTML) if "stockbot-monthly-returns" in str(p.object)]
+    assert monthly and "<th>2017</th>" in monthly[0] and "<th>Year</th>" in monthly[0]
+    logs = [p.object for p in page.select(pn.pane.HTML) if 'class="stockbot-log"' in str(p.object)]
+    assert "flex-direction:column-reverse" in logs[0] and "one\ntwo</pre>" in logs[0]
+    assert parts["stockbot-exposure-chart"].visible
