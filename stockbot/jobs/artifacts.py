@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import shutil
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -57,3 +59,20 @@ def zip_run(run_id: str) -> bytes:
         for item in list_artifacts(run_id):
             zf.write(root / item["path"], arcname=f"{run_id}/{item['path']}")
     return buf.getvalue()
+
+
+def delete_run_folder(run_id: str) -> None:
+    """Remove the run folder ``runs/<id>/`` and everything in it; no error if it is already gone.
+
+    The folder is first renamed into ``runs/.deleting/`` (one atomic step), so the run's files are
+    never seen half-removed under its own name, and a removal cut short by a crash is finished by
+    the next call for the same run. A link in place of the folder is removed, never followed."""
+    folder = run_dir(run_id)
+    trash = folder.parent / ".deleting"
+    if folder.is_symlink():
+        folder.unlink()
+    elif folder.exists():
+        trash.mkdir(mode=0o700, exist_ok=True)
+        folder.rename(trash / f"{run_id}.{uuid.uuid4().hex[:8]}")
+    for leftover in trash.glob(f"{run_id}.*") if trash.is_dir() else ():
+        shutil.rmtree(leftover)
