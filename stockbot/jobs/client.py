@@ -9,6 +9,10 @@ server's token, so the hub user is the owner and sees only their own runs::
     runs = runs_client()
     run_id = runs.submit("train", {"data": {"symbols": ["AAPL"]}})
     doc = runs.wait(run_id)
+    runs.edit(run_id, name="first try", tags=["aapl"], note="small budget")
+    page, total = runs.list(search="aapl", sort="metrics.sharpe")
+    runs.archive(run_id)          # hidden from lists (archived=True lists them); kept on disk
+    runs.delete(run_id)           # the run and its folder; RunConflictError while others depend on it
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pydantic import BaseModel
 
 from stockbot.config import to_plain
 from stockbot.errors import ConfigError, JobError
-from stockbot.store.runs import TERMINAL, RunStatus
+from stockbot.store.runs import TERMINAL, RunConflictError, RunStatus, RunStore
 
 # the service's route for each job kind (the API mirrors the platform's: DESIGN.md §7)
 SUBMIT_ROUTES = {
@@ -37,9 +41,21 @@ class Runs(Protocol):
     def submit(self, kind: str, config: dict[str, Any] | BaseModel) -> str: ...
     def get(self, run_id: str) -> dict[str, Any]: ...
     def list(
-        self, *, kind: str | None = None, status: str | None = None, limit: int = 50, skip: int = 0
+        self,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        search: str | None = None,
+        sort: str = "created_at",
+        descending: bool = True,
+        archived: bool | None = False,
+        limit: int = 50,
+        skip: int = 0,
     ) -> tuple[list[dict[str, Any]], int]: ...
     def cancel(self, run_id: str) -> dict[str, Any]: ...
+    def edit(self, run_id: str, **changes: Any) -> dict[str, Any]: ...
+    def archive(self, run_id: str, archived: bool = True) -> dict[str, Any]: ...
+    def delete(self, run_id: str) -> None: ...
     def artifacts(self, run_id: str) -> list[dict[str, Any]]: ...
     def read_artifact(self, run_id: str, relpath: str) -> bytes: ...
     def zip(self, run_id: str) -> bytes: ...
@@ -65,12 +81,11 @@ def _public(doc: dict[str, Any]) -> dict[str, Any]:
 class LocalRuns:
     """Runs in this machine's store, owned by ``owner`` (the OS or hub user by default)."""
 
-    def __init__(self, owner: str | None = None) -> None:
+    def __init__(self, owner: str | None = None, store: RunStore | None = None) -> None:
         from stockbot.jobs.submit import default_owner
-        from stockbot.store.runs import RunStore
 
         self.owner = owner or default_owner()
-        self.store = RunStore()
+        self.store = store or RunStore()
 
     def submit(self, kind: str, config: dict[str, Any] | BaseModel) -> str:
         from stockbot.jobs import ensure_executor, submit
@@ -86,9 +101,29 @@ class LocalRuns:
         return _public(doc)
 
     def list(
-        self, *, kind: str | None = None, status: str | None = None, limit: int = 50, skip: int = 0
+        self,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        search: str | None = None,
+        sort: str = "created_at",
+        descending: bool = True,
+        archived: bool | None = False,
+        limit: int = 50,
+        skip: int = 0,
     ) -> tuple[list[dict[str, Any]], int]:
-        docs, total = self.store.list(owner=self.owner, kind=kind, status=status, limit=limit, skip=skip)
+        """This owner's runs; ``search``, ``sort``, ``archived`` as in :meth:`RunStore.list`."""
+        docs, total = self.store.list(
+            owner=self.owner,
+            kind=kind,
+            status=status,
+            search=search,
+            sort=sort,
+            descending=descending,
+            archived=archived,
+            limit=limit,
+            skip=skip,
+        )
         return [_public(d) for d in docs], total
 
     def cancel(self, run_id: str) -> dict[str, Any]:
@@ -96,6 +131,37 @@ class LocalRuns:
         if doc is None:
             raise JobError(f"no run {run_id!r}")
         return _public(doc)
+
+    def _own(self, run_id: str) -> None:
+        """Only the owner changes a run: another owner's run is as unknown as a missing one."""
+        doc = self.store.get(run_id)
+        if doc is None or doc.get("owner") != self.owner:
+            raise JobError(f"no run {run_id!r}")
+
+    def edit(self, run_id: str, **changes: Any) -> dict[str, Any]:
+        """Set any of ``name``, ``tags``, ``note``; a :class:`ConfigError` names a bad field."""
+        self._own(run_id)
+        doc = self.store.edit(run_id, changes)
+        if doc is None:
+            raise JobError(f"no run {run_id!r}")
+        return _public(doc)
+
+    def archive(self, run_id: str, archived: bool = True) -> dict[str, Any]:
+        """Hide a finished run from lists (``archived=False``: show it again); files stay."""
+        self._own(run_id)
+        doc = self.store.archive(run_id, archived)
+        if doc is None:
+            raise JobError(f"no run {run_id!r}")
+        return _public(doc)
+
+    def delete(self, run_id: str) -> None:
+        """Delete a finished run and its folder; :class:`RunConflictError` while it is active or
+        other runs depend on it."""
+        from stockbot.jobs.artifacts import delete_run_folder
+
+        self._own(run_id)
+        if not self.store.delete(run_id, remove_files=delete_run_folder):
+            raise JobError(f"no run {run_id!r}")
 
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         from stockbot.jobs import list_artifacts
@@ -136,6 +202,14 @@ class ServiceRuns:
             errors = body.get("errors") or []
             lines = [f"{e.get('field') or '(config)'}: {e.get('message')}" for e in errors]
             raise ConfigError("\n".join([body.get("error", "invalid config"), *lines]), errors)
+        if resp.status_code == 409:
+            body = resp.json()
+            raise RunConflictError(
+                str(body.get("error", "conflict")),
+                str(body.get("reason", "")),
+                status=body.get("status"),
+                dependents=[{"id": d} for d in body.get("dependents") or []],
+            )
         if resp.status_code >= 400:
             try:
                 message = resp.json().get("error", resp.text)
@@ -154,14 +228,41 @@ class ServiceRuns:
         return dict(self._call("GET", f"api/runs/{run_id}").json())
 
     def list(
-        self, *, kind: str | None = None, status: str | None = None, limit: int = 50, skip: int = 0
+        self,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        search: str | None = None,
+        sort: str = "created_at",
+        descending: bool = True,
+        archived: bool | None = False,
+        limit: int = 50,
+        skip: int = 0,
     ) -> tuple[list[dict[str, Any]], int]:
-        params = {k: v for k, v in {"kind": kind, "status": status}.items() if v is not None}
-        body = self._call("GET", "api/runs", params={**params, "limit": limit, "skip": skip}).json()
+        params: dict[str, Any] = {
+            k: v for k, v in {"kind": kind, "status": status, "search": search}.items() if v is not None
+        }
+        params.update(
+            sort=sort,
+            order="desc" if descending else "asc",
+            archived="all" if archived is None else str(bool(archived)).lower(),
+            limit=limit,
+            skip=skip,
+        )
+        body = self._call("GET", "api/runs", params=params).json()
         return list(body["runs"]), int(body["total"])
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         return dict(self._call("POST", f"api/runs/{run_id}/cancel").json())
+
+    def edit(self, run_id: str, **changes: Any) -> dict[str, Any]:
+        return dict(self._call("PATCH", f"api/runs/{run_id}", json=changes).json())
+
+    def archive(self, run_id: str, archived: bool = True) -> dict[str, Any]:
+        return dict(self._call("POST", f"api/runs/{run_id}/archive", json={"archived": archived}).json())
+
+    def delete(self, run_id: str) -> None:
+        self._call("DELETE", f"api/runs/{run_id}")
 
     def artifacts(self, run_id: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"api/artifacts/{run_id}").json()["artifacts"])

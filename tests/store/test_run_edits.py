@@ -419,3 +419,41 @@ def test_many_runs_sorted_and_searched_with_totals(db: Database) -> None:
     page, total = store.list(search="run 1", sort="metrics.sharpe", limit=30, skip=30)
     ref = hits.sort_values(["sharpe", "id"], ascending=False, na_position="last")
     assert total == len(hits) and [d["_id"] for d in page] == list(ref["id"])[30:60]
+
+
+def test_the_local_runs_client_edits_archives_and_deletes_only_its_owners_runs(
+    db: Database, stockbot_home: Path
+) -> None:
+    from stockbot.errors import JobError
+    from stockbot.jobs.client import LocalRuns
+
+    store = RunStore(db)
+    mine, theirs, child = rid(1, "train"), rid(2, "train"), rid(3)
+    store.create(doc(mine, owner="alice"))
+    store.create(doc(theirs, owner="bob"))
+    store.create(doc(child, owner="alice", parent=mine))
+    for r in (mine, theirs, child):
+        run_dir(r).mkdir(parents=True)
+    runs = LocalRuns("alice", store=store)
+    assert runs.edit(mine, name="AAPL (v2)", tags=["aapl"])["name"] == "AAPL (v2)"
+    page, total = runs.list(search="(v2")
+    assert [r["id"] for r in page] == [mine] and total == 1
+    for call in (
+        lambda: runs.edit(theirs, name="x"),
+        lambda: runs.archive(theirs),
+        lambda: runs.delete(theirs),
+    ):
+        with pytest.raises(JobError, match="no run"):
+            call()
+    assert store.get(theirs)["name"] != "x" and run_dir(theirs).is_dir()  # type: ignore[index]
+    with pytest.raises(RunConflictError) as err:
+        runs.delete(mine)
+    assert [d["id"] for d in err.value.dependents] == [child]
+    assert runs.archive(child)["archived_at"] is not None
+    assert [r["id"] for r in runs.list()[0]] == [mine]
+    assert [r["id"] for r in runs.list(archived=True)[0]] == [child]
+    runs.delete(child)
+    runs.delete(mine)
+    assert runs.list(archived=None)[1] == 0 and not run_dir(mine).exists()
+    with pytest.raises(JobError, match="no run"):
+        runs.delete(mine)
