@@ -66,6 +66,7 @@ def serve() -> None:
     import panel as pn
 
     from dashboards import INCLUDE_HEADERS, PAGES
+    from hub.static import routes as library_routes
     from stockbot.jobs import ensure_executor
     from stockbot.store.server import ensure_store
 
@@ -77,6 +78,8 @@ def serve() -> None:
     origins = [h.strip() for h in os.environ.get("STOCKBOT_PUBLIC_HOSTS", "127.0.0.1:8000").split(",") if h]
     extra = [
         *routes(),
+        # BokehJS and Panel for the reports' charts, without login (see hub.static for why)
+        *library_routes(),
         (r"/oauth_callback", HubOAuthCallbackHandler),
         (r"/?", RedirectHandler, {"url": f"{prefix}/dashboard"}),
     ]
