@@ -237,9 +237,11 @@ class ArtifactsHandler(APIHandler):
 
 class ZipHandler(APIHandler):
     async def get(self, run_id: str) -> None:
+        from hub.reports import run_zip  # the run's files plus a self-contained report.html
+
         await self.visible_run(run_id)
         try:
-            data = await self.call(artifacts.zip_run, run_id)
+            data = await self.call(run_zip, run_id)
         except JobError as e:
             self.fail(404, str(e))
         self.set_header("Content-Type", "application/zip")
