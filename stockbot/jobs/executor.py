@@ -22,8 +22,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from pymongo.errors import ConnectionFailure
+
 from stockbot.errors import JobError
-from stockbot.jobs.supervisor import recover, supervise
+from stockbot.jobs.supervisor import persist, recover, supervise
 from stockbot.paths import stockbot_home
 from stockbot.procs import alive, terminate
 from stockbot.store.runs import RunStore
@@ -48,22 +50,29 @@ class Executor:
         self.stopping = threading.Event()
 
     def run_forever(self) -> None:
-        recover(self.store)
+        persist(recover, self.store)
         # once per start, not periodically: a recount racing a status change could miscount it
-        self.store.recount()
+        persist(self.store.recount)
         last_recover = time.monotonic()
         while not self.stopping.is_set():
-            self.active = {k: f for k, f in self.active.items() if not f.done()}
-            while len(self.active) < self.concurrency:
-                run = self.store.claim(self.describe())
-                if run is None:
-                    break
-                log.info("claimed %s (%s)", run["_id"], run["kind"])
-                self.active[run["_id"]] = self.dispatch(run)
-            if time.monotonic() - last_recover >= RECOVER_SECONDS:
-                recover(self.store)
-                last_recover = time.monotonic()
+            try:
+                self._tick()
+                if time.monotonic() - last_recover >= RECOVER_SECONDS:
+                    recover(self.store, exclude=self.active)
+                    last_recover = time.monotonic()
+            except ConnectionFailure as e:  # the store restarts: claim again once it is back
+                log.warning("the store is unreachable: %s", e)
+                self.stopping.wait(1.0)
             self.stopping.wait(POLL_SECONDS)
+
+    def _tick(self) -> None:
+        self.active = {k: f for k, f in self.active.items() if not f.done()}
+        while len(self.active) < self.concurrency:
+            run = self.store.claim(self.describe())
+            if run is None:
+                break
+            log.info("claimed %s (%s)", run["_id"], run["kind"])
+            self.active[run["_id"]] = self.dispatch(run)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "started_at": dt.datetime.now(dt.UTC), "executor_pid": os.getpid()}

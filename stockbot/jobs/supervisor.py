@@ -15,16 +15,24 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pymongo.errors import ConnectionFailure
 
 from stockbot.jobs.kinds import job_kind, notebooks_dir, run_dir
+from stockbot.procs import alive
 from stockbot.progress import PROGRESS_PREFIX
-from stockbot.store.runs import RunStatus, RunStore, heartbeat_seconds
+from stockbot.store.runs import RunStatus, RunStore, heartbeat_seconds, now, stale_seconds
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 KILL_GRACE = 5.0
+# how long a supervisor keeps retrying a store that went away (a restart of the embedded store
+# takes seconds; the platform's own supervision restarts a dead one within 10 s)
+STORE_OUTAGE_SECONDS = 120.0
 # papermill's log lines that mark the phases of a job, for the run's "timings" (seconds from spawn)
 _MARKERS = (
     ("Input Notebook:", "papermill_started"),
@@ -34,9 +42,11 @@ _MARKERS = (
 
 
 def papermill_command(kind: str, run_id: str) -> list[str]:
+    """Papermill for this run, under a watchdog that ends the job's group if we die."""
     folder = run_dir(run_id)
     notebook = notebooks_dir() / job_kind(kind).notebook
     return [
+        *(sys.executable, "-m", "stockbot.jobs.watchdog", "--parent", str(os.getpid()), "--"),
         *(sys.executable, "-m", "stockbot.jobs.run_notebook", str(notebook), str(folder / "notebook.ipynb")),
         *("-p", "run_id", run_id, "-p", "config_path", str(folder / "config.yaml"), "--cwd", str(folder)),
     ]
@@ -78,6 +88,23 @@ def notebook_error(path: Path) -> dict[str, Any]:
     return {"type": "JobError", "message": "the notebook failed without an error output", "cell": None}
 
 
+def persist(call: Callable[..., T], *args: Any, patience: float = STORE_OUTAGE_SECONDS, **kwargs: Any) -> T:
+    """``call(*args, **kwargs)``, retried while the store cannot be reached, for up to ``patience``
+    seconds: a restarting store must not end the supervisors of running jobs."""
+    deadline = time.monotonic() + patience
+    warned = False
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except ConnectionFailure as e:
+            if time.monotonic() >= deadline:
+                raise
+            if not warned:
+                log.warning("the store is unreachable (%s); retrying for up to %.0f s", e, patience)
+                warned = True
+            time.sleep(1.0)
+
+
 class Supervisor:
     """Runs one already-claimed run to its final status."""
 
@@ -102,7 +129,8 @@ class Supervisor:
             return self._run()
         except Exception as e:  # the run must not stay "running": record why and re-raise
             log.exception("supervisor of %s failed", self.run_id)
-            self.store.finish(
+            persist(
+                self.store.finish,
                 self.run_id,
                 RunStatus.FAILED,
                 error={"type": type(e).__name__, "message": str(e), "cell": None},
@@ -123,7 +151,8 @@ class Supervisor:
                 cwd=self.folder,
             )
             pid = self.proc.pid
-            self.store.update_running(
+            persist(
+                self.store.update_running,
                 self.run_id,
                 {
                     "executor": {**self.executor, "pid": pid, "pgid": pid, "host": socket.gethostname()},
@@ -167,19 +196,35 @@ class Supervisor:
         with self._progress_lock:
             progress, self._progress = self._progress, None
         if progress is not None:
-            self.store.update_running(self.run_id, {"progress": progress})
+            persist(self.store.update_running, self.run_id, {"progress": progress})
 
     def _heartbeat(self) -> None:
         """Every beat: heartbeat + latest progress; act on a cancel request."""
         every = heartbeat_seconds()
         tick = min(0.5, every)
         last = 0.0
+        outage = False
         while not self.done.wait(tick):
-            self._flush_progress()
-            if time.monotonic() - last >= every:
-                self.store.update_running(self.run_id, {})
-                last = time.monotonic()
-            doc = self.store.get(self.run_id)
+            progress = None
+            try:
+                with self._progress_lock:
+                    progress, self._progress = self._progress, None
+                if progress is not None or time.monotonic() - last >= every:
+                    self.store.update_running(self.run_id, {"progress": progress} if progress else {})
+                    last = time.monotonic()
+                doc = self.store.get(self.run_id)
+            except ConnectionFailure as e:  # the store restarts: beat again once it is back
+                if progress is not None:
+                    with self._progress_lock:
+                        self._progress = self._progress or progress
+                if not outage:
+                    log.warning("run %s: no heartbeat, the store is unreachable: %s", self.run_id, e)
+                outage = True
+                self.done.wait(1.0)
+                continue
+            if outage:
+                log.info("run %s: the store is back, heartbeats resumed", self.run_id)
+                outage = False
             if doc and doc.get("cancel_requested_at") and not self.cancelled.is_set():
                 self.cancelled.set()
                 if self.proc is not None:
@@ -188,20 +233,22 @@ class Supervisor:
     # ------------------------------------------------------------------ the end
 
     def _finish(self, rc: int) -> RunStatus:
-        self.store.update_running(self.run_id, {"timings": self.timings})
+        persist(self.store.update_running, self.run_id, {"timings": self.timings})
         if self.cancelled.is_set():
             status = RunStatus.CANCELLED
-            self.store.finish(
+            persist(
+                self.store.finish,
                 self.run_id,
                 status,
                 error={"type": "cancelled", "message": "cancelled on request", "cell": None},
             )
         elif rc == 0:
             status = RunStatus.SUCCEEDED
-            self.store.finish(self.run_id, status, metrics=self._metrics())
+            persist(self.store.finish, self.run_id, status, metrics=self._metrics())
         else:
             status = RunStatus.FAILED
-            self.store.finish(self.run_id, status, error=notebook_error(self.folder / "notebook.ipynb"))
+            error = notebook_error(self.folder / "notebook.ipynb")
+            persist(self.store.finish, self.run_id, status, error=error)
         log.info("run %s %s", self.run_id, status.value)
         return status
 
@@ -217,16 +264,33 @@ def supervise(run: dict[str, Any], store: RunStore, executor: dict[str, Any]) ->
     return Supervisor(run, store, executor)()
 
 
-def recover(store: RunStore) -> list[str]:
-    """Mark runs whose heartbeat went stale as failed (``lost``), ending their process group if it
-    still exists on this host. Returns their ids."""
+def recover(store: RunStore, exclude: Iterable[str] = ()) -> list[str]:
+    """Mark lost runs as failed (``lost``), ending their process group if it still exists on this
+    host, and return their ids. A run is lost when its heartbeat went stale, or at once when the
+    local executor that supervised it on this host is dead (its job's watchdog ends the job within
+    seconds of that death; nobody would record its end). ``exclude``: the runs the calling
+    executor supervises itself (alive, whatever their heartbeat says after a store outage)."""
     lost = []
     host = socket.gethostname()
-    for doc in store.stale_running():
+    skip = set(exclude)
+    cutoff = now().timestamp() - stale_seconds()
+    for doc in store.stale_running(max_age=0):  # every running run
+        if doc["_id"] in skip:
+            continue
         executor = doc.get("executor") or {}
+        on_host = executor.get("host") == host
+        supervisor = executor.get("executor_pid") if executor.get("name") == "local" else None
+        beat = doc.get("heartbeat_at")
+        if on_host and supervisor and not alive(int(supervisor)):
+            why = f"the executor (pid {supervisor}) that supervised it died"
+        elif beat is None or beat.timestamp() < cutoff:
+            why = "the executor stopped heartbeating"
+        else:
+            continue
         pgid = executor.get("pgid")
-        if pgid and executor.get("host") == host:
+        if pgid and on_host:
             kill_group(int(pgid), grace=1.0)
-        if store.mark_lost(doc["_id"], doc.get("heartbeat_at"), "the executor stopped heartbeating"):
+        if store.mark_lost(doc["_id"], beat, why):
+            log.warning("run %s is lost: %s", doc["_id"], why)
             lost.append(doc["_id"])
     return lost
