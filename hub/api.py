@@ -28,7 +28,7 @@ from stockbot.errors import ConfigError, JobError, StockBotError, StoreError
 from stockbot.jobs import artifacts, ensure_executor, submit
 from stockbot.jobs.external import record_external
 from stockbot.jobs.kinds import RUN_ID
-from stockbot.store.runs import RunStore
+from stockbot.store.runs import RunConflictError, RunStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -132,6 +132,12 @@ class APIHandler(HubOAuthenticated, RequestHandler):
             self.fail(404, f"no run {run_id!r}")
         return doc  # type: ignore[return-value]
 
+    def choice_arg(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        raw = self.get_query_argument(name, default)
+        if raw not in choices:
+            self.fail(400, f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return raw
+
     def int_arg(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.get_query_argument(name, str(default))
         try:
@@ -158,12 +164,20 @@ class RunsHandler(APIHandler):
             owner = self.user.name
         limit = self.int_arg("limit", 50, 0, MAX_LIMIT)
         skip = self.int_arg("skip", 0, 0, 10**9)
+        order = self.choice_arg("order", "desc", ("asc", "desc"))
+        archived = {"false": False, "true": True, "all": None}[
+            self.choice_arg("archived", "false", ("false", "true", "all"))
+        ]
         try:
             docs, total = await self.call(
                 store().list,
                 owner=owner,
                 kind=self.get_query_argument("kind", None),
                 status=self.get_query_argument("status", None),
+                search=self.get_query_argument("search", None),
+                sort=self.get_query_argument("sort", "created_at"),
+                descending=order == "desc",
+                archived=archived,
                 limit=limit,
                 skip=skip,
             )
@@ -193,6 +207,92 @@ class CancelHandler(APIHandler):
         await self.visible_run(run_id)
         doc = await self.call(store().request_cancel, run_id)
         self.write(jsonable(doc))  # type: ignore[arg-type]
+
+
+def conflict_body(e: RunConflictError, viewer: Viewer) -> dict[str, Any]:
+    """A 409's JSON: why, the run's status, and the dependent runs this viewer may see (others'
+    runs are only counted: their ids are not this viewer's to know)."""
+    shown = [d["id"] for d in e.dependents if viewer.can_see(d)]
+    message = str(e)
+    if shown:
+        message += f" ({', '.join(shown)})"
+    hidden = len(e.dependents) - len(shown)
+    if hidden:
+        message += f"; {hidden} of them belong to other users"
+    return {
+        "error": message,
+        "reason": e.reason,
+        "status": e.status,
+        "dependents": shown,
+        "hidden_dependents": hidden,
+    }
+
+
+def refuse_conflict(handler: APIHandler, e: RunConflictError) -> None:
+    """Answer 409 with :func:`conflict_body` (its ``status`` key is the run's, not the HTTP one)."""
+    handler.set_status(409)
+    handler.finish(json.dumps(conflict_body(e, handler.user)))
+    raise Finish()
+
+
+class RunEditHandler(RunHandler):
+    """``PATCH api/runs/{id}`` (any of name, tags, note) and ``DELETE api/runs/{id}`` (the run and
+    its folder): the owner's or an admin's; another user's run answers 404."""
+
+    async def patch(self, run_id: str) -> None:
+        await self.visible_run(run_id)
+        body = self.body_json()
+        try:
+            doc = await self.call(store().edit, run_id, body)
+        except ConfigError as e:
+            self.fail(422, "invalid run labels", errors=e.errors)
+        except RunConflictError as e:
+            refuse_conflict(self, e)
+        if doc is None:
+            self.fail(404, f"no run {run_id!r}")
+        self.write(jsonable(doc))
+
+    async def delete(self, run_id: str) -> None:
+        await self.visible_run(run_id)
+        try:
+            deleted = await self.call(store().delete, run_id, remove_files=artifacts.delete_run_folder)
+        except RunConflictError as e:
+            refuse_conflict(self, e)
+        if not deleted:
+            self.fail(404, f"no run {run_id!r}")
+        log.info("%s deleted run %s", self.user.name, run_id)
+        self.write({"id": run_id, "deleted": True})
+
+
+class ArchiveHandler(APIHandler):
+    """``POST api/runs/{id}/archive``: hide a finished run from the list (files stay); the body
+    ``{"archived": false}`` brings it back, an empty body or ``{}`` archives. 409 while it is
+    queued or running."""
+
+    async def post(self, run_id: str) -> None:
+        await self.visible_run(run_id)
+        body = self.body_json() if self.request.body.strip() else {}
+        unknown = sorted(set(body) - {"archived"})
+        if unknown:
+            self.fail(
+                422,
+                "invalid archive request",
+                errors=[{"field": k, "message": "unknown key; valid keys here: archived"} for k in unknown],
+            )
+        archived = body.get("archived", True)
+        if not isinstance(archived, bool):
+            self.fail(
+                422,
+                "invalid archive request",
+                errors=[{"field": "archived", "message": f"must be true or false, got {archived!r}"}],
+            )
+        try:
+            doc = await self.call(store().archive, run_id, archived)
+        except RunConflictError as e:
+            refuse_conflict(self, e)
+        if doc is None:
+            self.fail(404, f"no run {run_id!r}")
+        self.write(jsonable(doc))
 
 
 class SubmitHandler(APIHandler):
@@ -285,8 +385,9 @@ def routes() -> list[tuple[str, type[RequestHandler], dict[str, Any]] | tuple[st
     return [
         (r"/api/auth/me", MeHandler),
         (r"/api/runs", RunsHandler),
-        (rf"/api/runs/{RUN}", RunHandler),
+        (rf"/api/runs/{RUN}", RunEditHandler),
         (rf"/api/runs/{RUN}/cancel", CancelHandler),
+        (rf"/api/runs/{RUN}/archive", ArchiveHandler),
         (rf"/api/runs/{RUN}/notebook", NotebookHandler),
         (rf"/api/runs/{RUN}/stream", StreamHandler),
         (r"/api/stockbot/train", SubmitHandler, {"kind": "train"}),
