@@ -112,6 +112,9 @@ def serve() -> None:
 
 
 def main() -> None:
+    from stockbot.paths import private_umask
+
+    private_umask()  # cookie secrets, cached reports and the daemons it starts stay private
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s %(levelname)s] %(message)s")
     # a hub started from a non-interactive shell ignores SIGINT, and its services inherit that
     signal.signal(signal.SIGINT, signal.default_int_handler)

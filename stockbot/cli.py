@@ -46,6 +46,9 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
     """StockBot: deep-RL trading on JupyterHub."""
+    from stockbot.paths import private_umask
+
+    private_umask()  # the store, runs and logs this command creates are this account's alone
     _configure_logging(verbose)
 
 
@@ -413,7 +416,7 @@ def store() -> None:
 def store_start() -> None:
     from stockbot.store import ensure_store
 
-    click.echo(ensure_store().uri)
+    click.echo(ensure_store().address)
 
 
 @store.command("stop")

@@ -8,6 +8,7 @@ import os
 import signal
 
 from stockbot.jobs.executor import DaskExecutor, Executor, LocalExecutor, shutdown
+from stockbot.paths import private_umask
 from stockbot.store.runs import RunStore
 
 log = logging.getLogger("stockbot.jobs.executor")
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--dask", default=None, help="scheduler address for the dask executor")
     args = ap.parse_args(argv)
+    private_umask()  # run folders, logs and executed notebooks are the platform account's alone
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = RunStore()
     executor: Executor = (

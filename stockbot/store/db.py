@@ -11,7 +11,7 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from stockbot.errors import StoreError
-from stockbot.store.server import ensure_store
+from stockbot.store.server import ensure_store, redact
 
 DB_NAME = os.environ.get("STOCKBOT_DB", "stockbot")
 
@@ -53,7 +53,7 @@ def get_db(uri: str | None = None) -> Database:
             try:
                 ensure_indexes(db)
             except PyMongoError as e:
-                raise StoreError(f"cannot reach the store at {_redact(uri)}: {e}") from e
+                raise StoreError(f"cannot reach the store at {redact(uri)}: {e}") from e
             _indexed.add(uri)
     return db
 
@@ -70,11 +70,3 @@ def close_all() -> None:
             client.close()
         _clients.clear()
         _indexed.clear()
-
-
-def _redact(uri: str) -> str:
-    """A URI without its password, for messages."""
-    if "@" not in uri:
-        return uri
-    scheme, _, rest = uri.partition("://")
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"
