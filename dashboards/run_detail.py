@@ -132,22 +132,27 @@ def _log_html(text: str) -> str:
     )
 
 
+CELL = "padding:2px 8px;text-align:right"
+
+
 def _month_cell(value: float) -> str:
     if pd.isna(value):
-        return f'<td class="stockbot-month">{fmt.MISSING}</td>'
+        return f'<td class="stockbot-month" style="{CELL};color:#999">{fmt.MISSING}</td>'
     # green for gains, red for losses, stronger with size (full at +-10% a month)
     strength = min(abs(value) / 0.10, 1.0)
     rgb = "0,158,115" if value >= 0 else "213,94,0"
-    style = f"background:rgba({rgb},{0.12 + 0.5 * strength:.2f});text-align:right;padding:2px 6px"
+    style = f"{CELL};background:rgba({rgb},{0.12 + 0.5 * strength:.2f})"
     return f'<td class="stockbot-month" style="{style}">{fmt.pct(value, 1)}</td>'
 
 
 def _monthly_html(table: pd.DataFrame | None) -> str:
     if table is None or table.empty:
         return ""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ("", *MONTHS, YEAR))
+    head = "".join(f'<th style="{CELL}">{html.escape(c)}</th>' for c in ("", *MONTHS, YEAR))
     rows = "".join(
-        f"<tr><th>{int(year)}</th>{''.join(_month_cell(row[c]) for c in (*MONTHS, YEAR))}</tr>"
+        f'<tr><th style="{CELL}">{int(year)}</th>'
+        + "".join(_month_cell(row[c]) for c in (*MONTHS, YEAR))
+        + "</tr>"
         for year, row in table.iterrows()
     )
     return (
@@ -225,6 +230,7 @@ def view(state: RunDetailState, *, refresh_ms: int | None = REFRESH_MS) -> Viewa
         state.metrics_display(),
         show_index=False,
         disabled=True,
+        text_align={fmt.column_label("policy"): "right", fmt.column_label("benchmark"): "right"},
         css_classes=["stockbot-metrics-table"],
         label="metrics",
         sizing_mode="stretch_width",

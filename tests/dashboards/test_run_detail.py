@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -518,7 +519,10 @@ def test_the_page_formats_its_tables_and_keeps_the_log_at_its_end(finished: pd.D
     metrics = parts["stockbot-metrics-table"].value
     assert metrics.loc[metrics["Metric"] == "Total return", "Policy"].item() == "12.00%"
     monthly = [p.object for p in page.select(pn.pane.HTML) if "stockbot-monthly-returns" in str(p.object)]
-    assert monthly and "<th>2017</th>" in monthly[0] and "<th>Year</th>" in monthly[0]
+    assert monthly and ">2017</th>" in monthly[0] and ">Year</th>" in monthly[0]
+    cells = re.findall(r'class="stockbot-month"[^>]*>([^<]*)</td>', monthly[0])
+    assert len(cells) == 13 and cells[:3] == ["—", "—", "—"]  # Jan-Mar 2017: before the first bar
+    assert all(re.fullmatch(r"-?\d+\.\d%", c) for c in cells[3:6] + cells[12:]), cells
     logs = [p.object for p in page.select(pn.pane.HTML) if 'class="stockbot-log"' in str(p.object)]
     assert "flex-direction:column-reverse" in logs[0] and "one\ntwo</pre>" in logs[0]
     assert parts["stockbot-exposure-chart"].visible
