@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 import panel as pn
+from bokeh.models import DateFormatter, NumberFormatter
 from panel.viewable import Viewable
 
 from dashboards import format as fmt
@@ -45,25 +46,26 @@ TITLE = "Run"
 REFRESH_MS = 2000
 LOG_HEIGHT = 480
 TABLE_HEIGHT = 560
-# Tabulator's own formatters (the page formats in the browser, so columns still sort as numbers)
-TABULATOR_FORMATS: dict[str, dict[str, Any]] = {
-    "money": {
-        "type": "money",
-        "symbol": "$",
-        "thousand": ",",
-        "decimal": ".",
-        "precision": 2,
-        "negativeSign": True,
-    },
-    "number": {
-        "type": "money",
-        "symbol": "",
-        "thousand": ",",
-        "decimal": ".",
-        "precision": 4,
-        "negativeSign": True,
-    },
-}
+# formatted in the browser, so columns still sort as numbers; a fill that realised nothing shows "—"
+NUMBER_FORMATS = {"money": "$0,0.00", "number": "0,0.[0000]"}
+DAY, MINUTE = "%Y-%m-%d", "%Y-%m-%d %H:%M"
+
+
+def _trade_formatters(table: pd.DataFrame | None) -> dict[str, Any]:
+    """Money and quantities with separators; times as days when every fill is at midnight (daily
+    bars), else to the minute."""
+    out: dict[str, Any] = {
+        col: NumberFormatter(format=NUMBER_FORMATS[kind], nan_format=fmt.MISSING, null_format=fmt.MISSING)
+        for col, kind in TRADE_FORMATS.items()
+    }
+    for col in ("timestamp", "decision_timestamp"):
+        daily = (
+            table is not None
+            and col in table.columns
+            and bool((table[col].dt.normalize() == table[col]).all())
+        )
+        out[col] = DateFormatter(format=DAY if daily else MINUTE, nan_format=fmt.MISSING)
+    return out
 
 
 def _size(n: int) -> str:
@@ -243,7 +245,8 @@ def view(state: RunDetailState, *, refresh_ms: int | None = REFRESH_MS) -> Viewa
         pagination="remote",
         page_size=25,
         titles={c: fmt.column_label(c) for c in TRADE_TABLE_COLUMNS},
-        formatters={c: TABULATOR_FORMATS[kind] for c, kind in TRADE_FORMATS.items()},
+        formatters=_trade_formatters(None),
+        text_align={c: "right" for c in TRADE_FORMATS},
         css_classes=["stockbot-trades-table"],
         label="trades",
         sizing_mode="stretch_width",
@@ -294,8 +297,9 @@ def view(state: RunDetailState, *, refresh_ms: int | None = REFRESH_MS) -> Viewa
         monthly.visible = bool(monthly.object)
 
     def show_trades(*_: Any) -> None:
-        table = state.trades_table()
-        trades.value = utc_naive(table)
+        table = utc_naive(state.trades_table())
+        trades.formatters = _trade_formatters(table)
+        trades.value = table
         trades.visible = table is not None
         no_trades.visible = table is None
 

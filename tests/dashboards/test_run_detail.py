@@ -515,7 +515,10 @@ def test_the_page_formats_its_tables_and_keeps_the_log_at_its_end(finished: pd.D
     assert (
         trades.titles["decision_timestamp"] == "Decided" and trades.titles["realized_pnl"] == "Realised P&L"
     )
-    assert trades.formatters["price"]["type"] == "money" and trades.formatters["price"]["symbol"] == "$"
+    assert (
+        trades.formatters["price"].format == "$0,0.00" and trades.formatters["realized_pnl"].nan_format == "—"
+    )
+    assert trades.formatters["timestamp"].format == "%Y-%m-%d"  # daily bars: no 00:00:00
     metrics = parts["stockbot-metrics-table"].value
     assert metrics.loc[metrics["Metric"] == "Total return", "Policy"].item() == "12.00%"
     monthly = [p.object for p in page.select(pn.pane.HTML) if "stockbot-monthly-returns" in str(p.object)]

@@ -157,6 +157,12 @@ def test_a_training_run_page_reads_like_a_trading_tool(page: object, hub: Hub) -
     assert {"Time", "Decided", "Quantity", "Price", "Realised P&L"} <= {h.strip() for h in headers}, headers
     prices = p.locator('.stockbot-trades-table .tabulator-cell[tabulator-field="price"]').all_inner_texts()  # type: ignore[attr-defined]
     assert prices and all(MONEY.match(c.strip()) for c in prices), prices
+    pnl = p.locator(
+        '.stockbot-trades-table .tabulator-cell[tabulator-field="realized_pnl"]'
+    ).all_inner_texts()  # type: ignore[attr-defined]
+    assert pnl and all(MONEY.match(c.strip()) or c.strip() == "—" for c in pnl), pnl
+    times = p.locator('.stockbot-trades-table .tabulator-cell[tabulator-field="timestamp"]').all_inner_texts()  # type: ignore[attr-defined]
+    assert times and all(re.fullmatch(r"\d{4}-\d\d-\d\d", t.strip()) for t in times), times
     assert _page_width(p) <= WIDTH
     shot(p, "09-run-page-trades")
     assert not p.errors, p.errors  # type: ignore[attr-defined]
