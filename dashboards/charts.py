@@ -149,3 +149,20 @@ def compare_chart(long: pd.DataFrame) -> Any:
         legend="top_left",
         **OPTIONS,
     )
+
+
+def compare_chart_v2(long: pd.DataFrame) -> Any:
+    """Several runs' equity and the buy-and-hold curves they share (``long``: timestamp, equity,
+    label; one curve per label), in dollars, with the legend outside the plot."""
+    frame = long.assign(timestamp=pd.to_datetime(long["timestamp"], utc=True).dt.tz_localize(None))
+    chart = frame.hvplot.line(
+        x="timestamp",
+        y="equity",
+        by="label",
+        ylabel="equity ($)",
+        title="Equity of the selected runs and their buy & hold",
+        legend=LEGEND,
+        yformatter=axis(MONEY_AXIS),
+        **OPTIONS,
+    )
+    return _legend(chart)
