@@ -15,10 +15,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-# configurable-http-proxy (JupyterHub's proxy) into a local prefix, never a global install
+# configurable-http-proxy (JupyterHub's proxy) into a local prefix, never a global install, from
+# hub/package-lock.json (exact versions; it needs Node.js >= 20)
 CHP := .hub-node/node_modules/.bin/configurable-http-proxy
-$(CHP):
-	npm install --prefix .hub-node --no-audit --no-fund configurable-http-proxy@5.3.0
+$(CHP): hub/package.json hub/package-lock.json
+	@node -e 'const v = process.versions.node.split(".").map(Number); if (v[0] < 20) { console.error("Node.js >= 20 is needed for JupyterHub'"'"'s proxy; this is " + process.version); process.exit(1) }' \
+	  || { echo "install Node.js 20 or newer (with npm) and run make again"; exit 1; }
+	mkdir -p .hub-node
+	cp hub/package.json hub/package-lock.json .hub-node/
+	npm ci --prefix .hub-node --no-audit --no-fund
+	touch -h $@
 
 install: $(STAMP) $(CHP)
 

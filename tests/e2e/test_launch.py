@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def start(home: Path, ports: dict[str, int]) -> tuple[subprocess.Popen[str], lis
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,  # all a person would see in the terminal
         text=True,
         start_new_session=True,
     )
@@ -86,6 +87,12 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert f"StockBot is running at {url}/" in text, text
         password = re.search(r"user 'admin', password (\S+)", text)
         assert password, text
+        # a quiet start: one line per component, none of the proxy's or the hub's own chatter
+        for component in ("store", "executor", "hub", "proxy", "service"):
+            assert re.search(rf"^  {component} +ready ", text, re.M), (component, text)
+        for noise in ("ConfigProxy", "ECONNREFUSED", "Traceback", "[I ", "[W ", "error"):
+            assert noise not in text, (noise, text)
+        assert "/hub/change-password" in text  # how to change the password
         _, r = login(Hub(url, home, home / "hub.log"), "admin", password.group(1))
         assert r.status_code == 302
         anonymous = requests.get(f"{url}/services/stockbot/api/runs", timeout=10)
@@ -97,6 +104,9 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     finally:
         out = stop(proc)
     assert "StockBot stopped." in out and proc.returncode == 0
+    # the password is printed once (so it lands once in any log of the output), and in no log file
+    assert (text + out).count(password.group(1)) == 1, text + out
+    assert not [f for f in (home / "logs").iterdir() if password.group(1) in f.read_text(errors="replace")]
     deadline = time.monotonic() + 10
     while any(listening(p) for p in ports.values()) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -128,3 +138,111 @@ def test_a_hub_that_cannot_start_still_shows_the_new_password(tmp_path: Path) ->
     assert re.search(r"user 'admin', password \S+", done.stdout), done.stdout
     assert "StockBot stopped." in done.stdout and done.returncode != 0
     assert not [name for name, p in ports.items() if listening(p)]
+
+
+def _tree(root: int) -> dict[int, str]:
+    """pid -> command line of ``root`` and every live process below it."""
+    from tests.jobs.test_recovery import process_tree
+
+    return process_tree(root)
+
+
+@pytest.fixture
+def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    """``make run`` on free ports; this test's own calls use the same home (and so its store)."""
+    need(CHP.exists(), "configurable-http-proxy (make install puts it in .hub-node/)")
+    home = tmp_path / "state"
+    proc, _ = start(home, free_ports())
+    monkeypatch.setenv("STOCKBOT_HOME", str(home))
+    monkeypatch.delenv("STOCKBOT_MONGO_URI", raising=False)
+    try:
+        yield home, proc
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+        from stockbot.store.db import close_all
+
+        close_all()
+
+
+def _running_training(home: Path) -> tuple[str, dict[str, str]]:
+    """A long training, running, with its process tree (watchdog, Papermill, kernel)."""
+    from stockbot.jobs import submit
+    from stockbot.store import RunStore
+    from tests.jobs.helpers import LONG_TRAIN, wait_until
+
+    store = RunStore()
+    run_id = submit("train", LONG_TRAIN, store=store)
+    doc = wait_until(
+        store, run_id, lambda d: d["status"] == "running" and (d["progress"].get("step") or 0) > 0
+    )
+    tree = _tree(doc["executor"]["pgid"])
+    assert any("ipykernel" in cmd for cmd in tree.values()), tree
+    return run_id, tree  # type: ignore[return-value]
+
+
+def _gone(tree: dict[int, str], within: float) -> bool:
+    from tests.jobs.test_recovery import still_alive
+
+    deadline = time.monotonic() + within
+    while still_alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not still_alive(tree)  # type: ignore[arg-type]
+
+
+def test_make_run_restarts_a_dead_executor_and_store(platform: tuple[Path, subprocess.Popen[str]]) -> None:
+    from stockbot.store import RunStore
+    from tests.jobs.helpers import wait_until
+
+    home, _ = platform
+    run_id, tree = _running_training(home)
+    executor = json.loads((home / "executor.json").read_text())["pid"]
+    os.kill(executor, signal.SIGKILL)
+    assert _gone(tree, 10), "the job outlived its executor by 10 s"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        now = json.loads((home / "executor.json").read_text())["pid"]
+        if now != executor and alive(now):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the executor was not restarted within 10 s")
+    lost = wait_until(RunStore(), run_id, lambda d: d["status"] != "running", timeout=15)
+    assert lost["status"] == "failed" and lost["error"]["type"] == "lost" and lost["metrics"] is None
+    log = (home / "logs" / "platform.log").read_text()
+    assert f"the executor (pid {executor}) died" in log, log
+    assert f"died; restarted as pid {now}" in (home / "executor.log").read_text()
+
+    store = json.loads((home / "store.json").read_text())["pid"]
+    os.kill(store, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        again = json.loads((home / "store.json").read_text())["pid"]
+        if again != store and alive(again):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the store was not restarted within 10 s")
+    assert f"the store (pid {store}) died" in (home / "logs" / "platform.log").read_text()
+    assert RunStore().get(run_id)["status"] == "failed"  # type: ignore[index]  # kept across the restart
+
+
+def test_ctrl_c_after_an_executor_death_leaves_no_job_running(
+    platform: tuple[Path, subprocess.Popen[str]],
+) -> None:
+    from stockbot.store import RunStore
+
+    home, proc = platform
+    run_id, tree = _running_training(home)
+    os.kill(json.loads((home / "executor.json").read_text())["pid"], signal.SIGKILL)
+    out = stop(proc)  # at once, before anything noticed the death
+    assert "StockBot stopped." in out, out
+    assert _gone(tree, 10), "the orphaned job is still running after make run stopped"
+    from stockbot.store.server import ensure_store
+
+    ensure_store(home)  # stopped with the platform: read what it recorded
+    doc = RunStore().get(run_id)
+    assert doc is not None and doc["status"] == "failed" and doc["error"]["type"] == "lost", doc
+    from stockbot.store.server import stop_store
+
+    stop_store(home)
