@@ -11,12 +11,37 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from stockbot.errors import ConfigError
+from stockbot.safepath import path_text_problem
+
+
+def _safe_path(p: Path) -> Path:
+    problem = path_text_problem(str(p))
+    if problem:
+        raise ValueError(f"the path {problem}")
+    return p
+
+
+FilePath = Annotated[Path, AfterValidator(_safe_path)]
+# sizes a config may ask for: beyond these a job is a mistake (or a way to exhaust the machine)
+MAX_WINDOW = 1000
+MAX_STEPS = 10**9
+MAX_CASH = 1e12
 
 ProviderName = Literal["sample", "csv", "parquet", "yfinance", "alpaca", "schwab"]
 Interval = Literal["1d", "1h", "30m", "15m", "5m", "1m"]
@@ -26,10 +51,43 @@ OnInvalid = Literal["error", "drop", "repair"]
 M = TypeVar("M", bound=BaseModel)
 
 
+def _numeric(annotation: Any) -> bool:
+    """Is this a number field (int or float, optional or not)? ``bool`` is not a number here."""
+    if annotation in (int, float):
+        return True
+    args = get_args(annotation)
+    return get_origin(annotation) in (Union, UnionType) and any(_numeric(a) for a in args)
+
+
+def _numeric_items(annotation: Any) -> bool:
+    """Is this a tuple of numbers (``net_arch``, feature windows), optional or not?"""
+    if get_origin(annotation) is tuple:
+        return any(_numeric(a) for a in get_args(annotation) if a is not Ellipsis)
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_numeric_items(a) for a in get_args(annotation))
+    return False
+
+
 class StrictModel(BaseModel):
-    """Frozen, rejects unknown fields and non-finite numbers."""
+    """Frozen, rejects unknown fields, non-finite numbers and ``true``/``false`` where a number is
+    wanted (pydantic would take them as 1 and 0: ``n_envs: true`` is a mistake, not one env).
+    Fields listed in ``_bool_switches`` take ``false`` as off and ``true`` as their default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    _bool_switches: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        name = info.field_name
+        if name is None or name in cls._bool_switches:
+            return v
+        annotation = cls.model_fields[name].annotation
+        if isinstance(v, bool) and _numeric(annotation):
+            raise ValueError("must be a number, not true/false")
+        if isinstance(v, list | tuple) and any(isinstance(x, bool) for x in v) and _numeric_items(annotation):
+            raise ValueError("must be a list of numbers, not true/false")
+        return v
 
 
 class DataConfig(StrictModel):
@@ -42,7 +100,7 @@ class DataConfig(StrictModel):
 
     provider: ProviderName = "sample"
     dataset: SampleDataset | None = Field(default=None, description="sample provider only; defaults to dow29")
-    path: Path | None = Field(default=None, description="csv/parquet provider: the file to read")
+    path: FilePath | None = Field(default=None, description="csv/parquet provider: the file to read")
     symbols: tuple[str, ...] | None = ("AAPL", "MSFT")
     start: dt.date | None = None
     end: dt.date | None = None
@@ -98,17 +156,17 @@ class SplitConfig(StrictModel):
 
 def _positive_windows(v: tuple[int, ...], name: str, minimum: int = 1) -> tuple[int, ...]:
     for w in v:
-        if w < minimum:
-            raise ValueError(f"{name} windows must be >= {minimum}, got {w}")
+        if not minimum <= w <= MAX_WINDOW:
+            raise ValueError(f"{name} windows must be from {minimum} to {MAX_WINDOW}, got {w}")
     if len(set(v)) != len(v):
         raise ValueError(f"{name} windows listed twice: {list(v)}")
     return tuple(v)
 
 
 class MacdConfig(StrictModel):
-    fast: int = Field(default=12, ge=2)
-    slow: int = Field(default=26, ge=3)
-    signal: int = Field(default=9, ge=2)
+    fast: int = Field(default=12, ge=2, le=MAX_WINDOW)
+    slow: int = Field(default=26, ge=3, le=MAX_WINDOW)
+    signal: int = Field(default=9, ge=2, le=MAX_WINDOW)
 
     @model_validator(mode="after")
     def _fast_lt_slow(self) -> MacdConfig:
@@ -118,8 +176,8 @@ class MacdConfig(StrictModel):
 
 
 class StochConfig(StrictModel):
-    window: int = Field(default=14, ge=2)
-    smooth: int = Field(default=3, ge=1)
+    window: int = Field(default=14, ge=2, le=MAX_WINDOW)
+    smooth: int = Field(default=3, ge=1, le=MAX_WINDOW)
 
 
 class FeatureConfig(StrictModel):
@@ -130,20 +188,23 @@ class FeatureConfig(StrictModel):
 
     returns: tuple[int, ...] = (1, 5, 20)
     simple_returns: tuple[int, ...] = ()
-    rsi: int | None = Field(default=14, ge=2)
+    rsi: int | None = Field(default=14, ge=2, le=MAX_WINDOW)
     sma: tuple[int, ...] = (10, 50)
     ema: tuple[int, ...] = ()
     macd: MacdConfig | None = MacdConfig()
     stoch: StochConfig | None = StochConfig()
-    atr: int | None = Field(default=14, ge=2)
-    volume_z: int | None = Field(default=20, ge=2)
+    atr: int | None = Field(default=14, ge=2, le=MAX_WINDOW)
+    volume_z: int | None = Field(default=20, ge=2, le=MAX_WINDOW)
     volatility: tuple[int, ...] = (20,)
 
-    @field_validator("macd", "stoch", mode="before")
+    _bool_switches: ClassVar[frozenset[str]] = frozenset({"macd", "stoch", "rsi", "atr", "volume_z"})
+
+    @field_validator("macd", "stoch", "rsi", "atr", "volume_z", mode="before")
     @classmethod
-    def _bool_switch(cls, v: Any) -> Any:
-        if v is True:
-            return {}
+    def _bool_switch(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is True:  # on, with the default window
+            default = cls.model_fields[info.field_name].default  # type: ignore[index]
+            return {} if isinstance(default, BaseModel) else default
         if v is False:
             return None
         return v
@@ -218,7 +279,7 @@ class RegimeConfig(StrictModel):
         description="market: one HMM on the cross-sectional mean of the columns; symbol: one each",
     )
     covariance_type: Literal["full", "diag", "spherical", "tied"] = "full"
-    n_iter: int = Field(default=200, ge=1)
+    n_iter: int = Field(default=200, ge=1, le=100_000)
     tol: float = Field(default=1e-4, gt=0)
     seed: int = 0
     order_by: str | None = Field(
@@ -282,8 +343,8 @@ class CostConfig(StrictModel):
 
     commission_bps: float = Field(default=1.0, ge=0, le=1000)
     slippage_bps: float = Field(default=2.0, ge=0, le=1000)
-    per_share: float = Field(default=0.0, ge=0)
-    min_fee: float = Field(default=0.0, ge=0)
+    per_share: float = Field(default=0.0, ge=0, le=100)
+    min_fee: float = Field(default=0.0, ge=0, le=1e6)
     fill: Literal["next_open", "close"] = "next_open"
 
 
@@ -323,7 +384,7 @@ class EnvConfig(StrictModel):
     short: bool = False
     rebalance_threshold: float = Field(default=0.0, ge=0, lt=1)
     fractional_shares: bool = True
-    episode_bars: int | None = Field(default=252, ge=2)
+    episode_bars: int | None = Field(default=252, ge=2, le=1_000_000)
 
     @model_validator(mode="after")
     def _action_fits_kind(self) -> EnvConfig:
@@ -342,33 +403,43 @@ class PPOConfig(StrictModel):
     RecurrentPPO). ``total_timesteps`` is an upper bound: early stopping may end sooner."""
 
     policy: Literal["mlp", "cnn", "lstm"] = "mlp"
-    total_timesteps: int = Field(default=200_000, ge=1)
+    total_timesteps: int = Field(default=200_000, ge=1, le=MAX_STEPS)
     n_envs: int = Field(default=4, ge=1, le=64)
     vec_env: Literal["dummy", "subproc"] = "dummy"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="numpy seeds are 32-bit")
     learning_rate: float = Field(default=3e-4, gt=0, lt=1)
-    n_steps: int = Field(default=512, ge=2)
-    batch_size: int = Field(default=256, ge=2)
-    n_epochs: int = Field(default=10, ge=1)
+    n_steps: int = Field(default=512, ge=2, le=1_000_000)
+    batch_size: int = Field(default=256, ge=2, le=1_000_000)
+    n_epochs: int = Field(default=10, ge=1, le=1000)
     gamma: float = Field(default=0.99, gt=0, le=1)
     gae_lambda: float = Field(default=0.95, gt=0, le=1)
     clip_range: float = Field(default=0.2, gt=0, lt=1)
-    ent_coef: float = Field(default=0.0, ge=0)
+    ent_coef: float = Field(default=0.0, ge=0, le=1)
     net_arch: tuple[int, ...] = (64, 64)
-    lstm_hidden_size: int = Field(default=64, ge=1)
+    lstm_hidden_size: int = Field(default=64, ge=1, le=4096)
     cnn_channels: tuple[int, ...] = (32, 32)
-    cnn_kernel: int = Field(default=3, ge=1)
-    torch_threads: int = Field(default=1, ge=1)
+    cnn_kernel: int = Field(default=3, ge=1, le=64)
+    torch_threads: int = Field(default=1, ge=1, le=64)
+
+    @field_validator("net_arch", "cnn_channels")
+    @classmethod
+    def _layers(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not 1 <= len(v) <= 8:
+            raise ValueError(f"give 1 to 8 layer sizes, got {len(v)}")
+        for size in v:
+            if not 1 <= size <= 4096:
+                raise ValueError(f"layer sizes must be from 1 to 4096, got {size}")
+        return v
 
 
 class EvalConfig(StrictModel):
     """Evaluation on the validation split during training: best-model checkpoint and early stop
     after ``patience`` evaluations without improvement (``null``: never stop early)."""
 
-    every_steps: int = Field(default=10_000, ge=1)
-    patience: int | None = Field(default=5, ge=1)
-    min_evals: int = Field(default=2, ge=0)
-    checkpoint_every: int | None = Field(default=None, ge=1)
+    every_steps: int = Field(default=10_000, ge=1, le=MAX_STEPS)
+    patience: int | None = Field(default=5, ge=1, le=1_000_000)
+    min_evals: int = Field(default=2, ge=0, le=1_000_000)
+    checkpoint_every: int | None = Field(default=None, ge=1, le=MAX_STEPS)
 
 
 class TrainConfig(StrictModel):
@@ -383,7 +454,7 @@ class TrainConfig(StrictModel):
     risk: RiskConfig = RiskConfig()
     ppo: PPOConfig = PPOConfig()
     eval: EvalConfig = EvalConfig()
-    initial_cash: float = Field(default=100_000.0, gt=0)
+    initial_cash: float = Field(default=100_000.0, ge=1, le=MAX_CASH, description="money, 1 to 1e12")
 
     def warmup_bars(self) -> int:
         """Bars to load before the first decision (``data.start``): the features' warm-up, the
@@ -411,7 +482,7 @@ class PolicyConfig(StrictModel):
 
     type: Literal["run", "buy_and_hold", "equal_weight", "cash", "weights_csv"] = "buy_and_hold"
     run_id: str | None = None
-    path: Path | None = None
+    path: FilePath | None = None
     rebalance: int = Field(default=21, ge=1, description="equal_weight: bars between rebalances")
     which: Literal["best", "last"] = Field(default="best", description="run: policy.zip or last.zip")
 
@@ -432,7 +503,7 @@ class ModelRef(StrictModel):
     """A finished run this job builds on: its id in the store, or its folder."""
 
     run_id: str | None = None
-    path: Path | None = None
+    path: FilePath | None = None
 
     @model_validator(mode="after")
     def _one(self) -> ModelRef:
@@ -456,9 +527,9 @@ class BacktestConfig(StrictModel):
     policy: PolicyConfig = PolicyConfig()
     costs: CostConfig | None = None
     risk: RiskConfig | None = None
-    initial_cash: float = Field(default=100_000.0, gt=0)
+    initial_cash: float = Field(default=100_000.0, ge=1, le=MAX_CASH, description="money, 1 to 1e12")
     rf: float = Field(default=0.0, ge=-1, lt=1, description="annual risk-free rate for Sharpe/Sortino")
-    periods_per_year: int = Field(default=252, ge=1)
+    periods_per_year: int = Field(default=252, ge=1, le=1_000_000)
 
 
 # --------------------------------------------------------------------------- loading and saving

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from stockbot.config import (
+    BacktestConfig,
     DataConfig,
     FeatureConfig,
     HMMConfig,
+    TrainConfig,
     config_hash,
     dump_config,
     load_config,
@@ -48,7 +51,7 @@ def test_unknown_top_level_key() -> None:
         ({"data": {"symbols": ["AA PL"]}}, "is not a ticker symbol"),
         ({"data": {"interval": "2d"}}, "data.interval"),
         ({"split": {"train_end": "2017-01-01", "val_end": "2016-01-01"}}, "must be after train_end"),
-        ({"features": {"sma": [1]}}, "features.sma: moving-window windows must be >= 2"),
+        ({"features": {"sma": [1]}}, "features.sma: moving-window windows must be from 2 to 1000"),
         ({"features": {"rsi": "fourteen"}}, "features.rsi"),
         ({"regimes": {"columns": ["rsi_99"]}}, "regimes.columns ['rsi_99'] are not produced"),
         ({"regimes": {"n_states": 1}}, "regimes.n_states"),
@@ -99,3 +102,60 @@ def test_feature_switches_and_column_names() -> None:
     assert cfg.warmup_bars() == 20
     full = FeatureConfig()
     assert "macd_hist" in full.columns() and "atr_pct_14" in full.columns() and "vol_20" in full.columns()
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"ppo": {"n_envs": True}}, "ppo.n_envs"),
+        ({"ppo": {"learning_rate": False}}, "ppo.learning_rate"),
+        ({"ppo": {"net_arch": [True, 8]}}, "ppo.net_arch"),
+        ({"env": {"window": True}}, "env.window"),
+        ({"eval": {"patience": True}}, "eval.patience"),
+        ({"initial_cash": True}, "initial_cash"),
+        ({"features": {"returns": [1, True]}}, "features.returns"),
+    ],
+)
+def test_booleans_are_not_numbers(raw: dict, field: str) -> None:
+    """pydantic's lax mode reads true as 1: {"ppo": {"n_envs": true}} used to be one env."""
+    with pytest.raises(ConfigError) as e:
+        validate_config(TrainConfig, raw)
+    assert [p["field"] for p in e.value.errors] == [field]
+    assert "not true/false" in str(e.value)
+
+
+def test_lax_types_that_are_choices_still_work() -> None:
+    """Not a blanket strict mode: JSON dates and lists, integers for floats, feature switches."""
+    cfg = validate_config(
+        TrainConfig,
+        {
+            "data": {"symbols": ["AAPL", "KO"], "start": "2014-01-02"},
+            "initial_cash": 5000,
+            "env": {"short": False, "fractional_shares": False},
+            "features": {"rsi": False, "atr": True, "macd": False, "stoch": True},
+        },
+    )
+    assert cfg.data.start == dt.date(2014, 1, 2) and cfg.data.symbols == ("AAPL", "KO")
+    assert cfg.initial_cash == 5000.0 and cfg.env.fractional_shares is False
+    assert cfg.features.rsi is None and cfg.features.atr == 14 and cfg.features.macd is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "field"),
+    [
+        (TrainConfig, {"initial_cash": 1e308}, "initial_cash"),
+        (TrainConfig, {"initial_cash": 0.5}, "initial_cash"),
+        (BacktestConfig, {"initial_cash": 1e13}, "initial_cash"),
+        (TrainConfig, {"ppo": {"total_timesteps": 10**12}}, "ppo.total_timesteps"),
+        (TrainConfig, {"ppo": {"net_arch": [10**6]}}, "ppo.net_arch"),
+        (TrainConfig, {"ppo": {"net_arch": [8] * 9}}, "ppo.net_arch"),
+        (TrainConfig, {"ppo": {"seed": 2**32}}, "ppo.seed"),
+        (TrainConfig, {"features": {"sma": [10**5]}}, "features.sma"),
+        (TrainConfig, {"env": {"episode_bars": 10**7}}, "env.episode_bars"),
+        (TrainConfig, {"data": {"provider": "csv", "path": "bars.csv\x00.png"}}, "data.path"),
+    ],
+)
+def test_money_and_sizes_are_bounded(kind: type, raw: dict, field: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        validate_config(kind, raw)
+    assert [p["field"] for p in e.value.errors] == [field], e.value.errors

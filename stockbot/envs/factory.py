@@ -7,11 +7,11 @@ from typing import Literal
 import pandas as pd
 
 from stockbot.config import EnvConfig, TrainConfig
+from stockbot.data.split import split_bounds as split_ranges
 from stockbot.envs.base import TradingEnv
 from stockbot.envs.market import MarketData
 from stockbot.envs.portfolio import PortfolioEnv
 from stockbot.envs.single import StockTradingEnv
-from stockbot.errors import ConfigError
 from stockbot.pipeline import ObservationPipeline
 
 Split = Literal["train", "val", "test", "all"]
@@ -31,21 +31,8 @@ def env_class(env: EnvConfig) -> type[TradingEnv]:
 
 
 def split_bounds(config: TrainConfig, market: MarketData) -> dict[str, tuple[int, int]]:
-    """Bar ranges of the splits (training starts at ``data.start``); each must hold 2+ bars."""
-    bounds = market.split_bounds(config.split)
-    if config.data.start is not None:
-        lo, hi = bounds["train"]
-        bounds["train"] = (max(lo, market.first_index_on_or_after(config.data.start)), hi)
-    ends = {"train": config.split.train_end, "val": config.split.val_end}
-    for name, (lo, hi) in bounds.items():
-        if hi - lo < 1:
-            last = market.timestamps[-1].date()
-            where = f"up to {ends[name]}" if name in ends else f"after val_end {config.split.val_end}"
-            raise ConfigError(
-                f"split: the {name} split has {max(hi - lo + 1, 0)} bar(s) {where} (data ends {last}); "
-                "every split needs at least 2 bars: move split.train_end/val_end or load more data"
-            )
-    return bounds
+    """Bar ranges of the splits over ``market`` (see :func:`stockbot.data.split.split_bounds`)."""
+    return split_ranges(market.timestamps, config)
 
 
 def env_for(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -16,7 +17,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from stockbot.config import DataConfig, config_hash, dump_config, to_plain, validate_config
+from stockbot.config import (
+    BacktestConfig,
+    DataConfig,
+    TrainConfig,
+    config_hash,
+    dump_config,
+    to_plain,
+    validate_config,
+)
 from stockbot.errors import ConfigError, DataError
 from stockbot.jobs.kinds import job_kind, run_dir
 from stockbot.store.runs import RunStatus, RunStore, now
@@ -53,13 +62,7 @@ def data_fingerprint(data: DataConfig) -> str:
     """Hash of what the data config points at: a file's bytes for file providers, the request
     itself for network providers (their bars are fingerprinted in the run's data report)."""
     h = hashlib.sha256(repr(to_plain(data)).encode())
-    path: Path | None = None
-    if data.provider == "sample":
-        from stockbot.data.providers.sample import sample_path
-
-        path = sample_path(data.dataset or "dow29")
-    elif data.path is not None:
-        path = Path(data.path).expanduser()
+    path = _data_file(data)
     if path is not None and path.is_file():
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -81,13 +84,81 @@ def _check_symbols(data: DataConfig, field: str) -> None:
         raise ConfigError.at(f"{field}.symbols", f"{unknown} are not in the data; available: {have}")
 
 
-def _check_parent(store: RunStore, run_id: str, kind: str, field: str, owner: str | None = None) -> None:
+def _check_parent(
+    store: RunStore, run_id: str, kind: str, field: str, owner: str | None = None
+) -> dict[str, Any]:
     doc = store.get(run_id)
     if doc is None or (owner is not None and doc.get("owner") != owner):
         raise ConfigError.at(f"{field}.run_id", f"no run {run_id!r}")
     if doc["kind"] != kind or doc["status"] != RunStatus.SUCCEEDED.value:
         raise ConfigError.at(
             f"{field}.run_id", f"{run_id} is a {doc['status']} {doc['kind']} run; need a succeeded {kind}"
+        )
+    return doc
+
+
+FILE_PROVIDERS = ("sample", "csv", "parquet")
+
+
+def _check_splits(cfg: TrainConfig) -> None:
+    """For bars from files (cheap to read here), the splits must be long enough for the job to run:
+    the same check the job makes when it starts (that is where network providers' bars get it)."""
+    if cfg.data.provider not in FILE_PROVIDERS:
+        return
+    from stockbot.data.split import split_bounds
+
+    path = _data_file(cfg.data)
+    stat = path.stat() if path is not None and path.is_file() else None
+    version = (str(path), stat.st_mtime_ns, stat.st_size) if stat else None
+    stamps = _bar_stamps(json.dumps(to_plain(cfg.data), sort_keys=True), cfg.warmup_bars(), version)
+    # the features drop each symbol's first warmup_bars() rows: what training then sees
+    split_bounds(stamps[cfg.features.warmup_bars() :], cfg)
+
+
+def _data_file(data: DataConfig) -> Path | None:
+    if data.provider == "sample":
+        from stockbot.data.providers.sample import sample_path
+
+        return sample_path(data.dataset or "dow29")
+    return Path(data.path).expanduser() if data.path is not None else None
+
+
+@lru_cache(maxsize=32)
+def _bar_stamps(data_json: str, warmup: int, version: tuple[str, int, int] | None) -> Any:
+    """The sorted bar timestamps a job would load (cached per data config and file version: the
+    forms validate on every change)."""
+    import pandas as pd
+
+    from stockbot.data import load_bars
+
+    try:
+        bars = load_bars(DataConfig.model_validate(json.loads(data_json)), warmup_bars=warmup)
+    except DataError as e:
+        raise ConfigError.at("data", str(e)) from e
+    return pd.DatetimeIndex(bars.index.get_level_values("timestamp").unique()).sort_values()
+
+
+def _check_universe(cfg: BacktestConfig, parent: dict[str, Any]) -> None:
+    """A trained policy trades exactly the symbols it was trained on (its action has one entry per
+    symbol): a backtest naming others is refused at submit, not an hour into a queue."""
+    if cfg.data.symbols is None:
+        return  # the trained run's own symbols are used
+    from stockbot.backtest.runner import MARKET_FILE  # (the backtest stack is slow to import)
+
+    try:
+        trained = json.loads((run_dir(parent["_id"]) / MARKET_FILE).read_text())["symbols"]
+    except (OSError, ValueError, KeyError, TypeError):
+        trained = (parent.get("config") or {}).get("data", {}).get("symbols")
+    if not trained:
+        return  # the job itself checks against the trained run's folder
+    extra = [s for s in cfg.data.symbols if s not in trained]
+    missing = [s for s in trained if s not in cfg.data.symbols]
+    if extra or missing:
+        what = f"{extra} are not" if extra else f"{missing} are missing from it, and"
+        raise ConfigError.at(
+            "data.symbols",
+            f"run {parent['_id']} was trained on {list(trained)}; {what} in that universe. A trained "
+            "policy trades exactly its own symbols: leave data.symbols out to use them",
         )
 
 
@@ -139,8 +210,11 @@ def validate_job(
     if data_root is not None:
         cfg = confine_paths(cfg, data_root)
     _check_symbols(cfg.data, "data")  # type: ignore[attr-defined]
-    if kind == "backtest" and cfg.policy.run_id is not None:  # type: ignore[attr-defined]
-        _check_parent(store or RunStore(), cfg.policy.run_id, "train", "policy", parent_owner)  # type: ignore[attr-defined]
+    if isinstance(cfg, TrainConfig):
+        _check_splits(cfg)
+    if isinstance(cfg, BacktestConfig) and cfg.policy.run_id is not None:
+        parent = _check_parent(store or RunStore(), cfg.policy.run_id, "train", "policy", parent_owner)
+        _check_universe(cfg, parent)
     if kind == "hmm_infer" and cfg.model.run_id is not None:  # type: ignore[attr-defined]
         _check_parent(store or RunStore(), cfg.model.run_id, "hmm_fit", "model", parent_owner)  # type: ignore[attr-defined]
     return cfg
