@@ -55,7 +55,9 @@ def _trade_formatters(table: pd.DataFrame | None) -> dict[str, Any]:
     """Money and quantities with separators; times as days when every fill is at midnight (daily
     bars), else to the minute."""
     out: dict[str, Any] = {
-        col: NumberFormatter(format=NUMBER_FORMATS[kind], nan_format=fmt.MISSING, null_format=fmt.MISSING)
+        col: NumberFormatter(
+            format=NUMBER_FORMATS[kind], nan_format=fmt.MISSING, null_format=fmt.MISSING, text_align="right"
+        )
         for col, kind in TRADE_FORMATS.items()
     }
     for col in ("timestamp", "decision_timestamp"):
