@@ -37,8 +37,9 @@ class Hub:
 
 
 @contextlib.contextmanager
-def start_hub(home: Path, **extra_env: str) -> Iterator[Hub]:
-    """The real hub (and its proxy) on free ports with ``home`` as STOCKBOT_HOME; stopped after."""
+def start_hub(home: Path, python: Path | None = None, **extra_env: str) -> Iterator[Hub]:
+    """The real hub (and its proxy) on free ports with ``home`` as STOCKBOT_HOME; stopped after.
+    ``python``: the environment's interpreter the hub runs on (default: the tests' own)."""
     need(CHP.exists(), "configurable-http-proxy (make install puts it in .hub-node/)")
     port = free_port()
     env = {
@@ -51,9 +52,10 @@ def start_hub(home: Path, **extra_env: str) -> Iterator[Hub]:
         **extra_env,
     }
     log = home / "hub.log"
+    hub = [str(python), "-m", "jupyterhub"] if python else [str(Path(sys.executable).parent / "jupyterhub")]
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(ROOT / "jupyterhub_config.py")],
+            [*hub, "-f", str(ROOT / "jupyterhub_config.py")],
             cwd=home,
             env=env,
             stdout=fh,
