@@ -302,7 +302,8 @@ class RunDetailState(param.Parameterized):
     # ------------------------------------------------------------------ periods
 
     def _split_doc(self) -> dict[str, Any] | None:
-        """The train run whose split applies: this one, or the trained policy of a backtest."""
+        """The train run whose split applies: this one, or the trained policy of a backtest (None if
+        there is none or it is not the viewer's); LookupError when the store cannot say."""
         doc = self.doc or {}
         if doc.get("kind") == "train":
             return doc
@@ -315,7 +316,7 @@ class RunDetailState(param.Parameterized):
             parent_doc = self.store.get(str(parent))
         except (JobError, StockBotError) as e:
             log.warning("run %s: cannot read its policy's run %s: %s", self.run_id, parent, e)
-            return None
+            raise LookupError(parent) from e
         if parent_doc is None or not self.viewer.can_see(parent_doc):
             return None
         return parent_doc if parent_doc.get("kind") == "train" else None
@@ -324,7 +325,10 @@ class RunDetailState(param.Parameterized):
     def splits(self) -> Splits | None:
         """The policy's train / validation split (this train run's, or a backtest's trained run's)."""
         if self._splits is None and self.doc is not None:
-            source = self._split_doc()
+            try:
+                source = self._split_doc()
+            except LookupError:
+                return None  # the store is unreachable: try again at the next refresh
             config = (source or {}).get("config") or {}
             split = config.get("split") or {}
             train_end, val_end = _date(split.get("train_end")), _date(split.get("val_end"))

@@ -20,6 +20,7 @@ from dashboards.state.run_detail import RunDetailState
 from dashboards.viewer import Viewer
 from stockbot.backtest.metrics import TRADE_COLUMNS
 from stockbot.config import DataConfig, EnvConfig, EvalConfig, PPOConfig, SplitConfig, TrainConfig, to_plain
+from stockbot.errors import StoreError
 from stockbot.jobs import run_dir
 from stockbot.store import RunStatus, RunStore
 from stockbot.train import train
@@ -529,3 +530,22 @@ def test_the_page_formats_its_tables_and_keeps_the_log_at_its_end(finished: pd.D
     logs = [p.object for p in page.select(pn.pane.HTML) if 'class="stockbot-log"' in str(p.object)]
     assert "flex-direction:column-reverse" in logs[0] and "one\ntwo</pre>" in logs[0]
     assert parts["stockbot-exposure-chart"].visible
+
+
+def test_a_policy_run_the_store_cannot_read_now_is_read_again_later(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_run(store, TRAIN_RUN, "alice", config=to_plain(tiny_training()))
+    config = {"policy": {"type": "run", "run_id": TRAIN_RUN}, "data": {"symbols": TRAIN_SYMBOLS}}
+    add_run(store, RUN, "alice", config=config)
+    write_results(RUN, shifted_equity("2016-01-04", 40), POLICY, BENCHMARK)
+    state = RunDetailState(ALICE, RUN)
+    real_get = state.store.get
+
+    def down(run_id: str) -> None:
+        raise StoreError("the store is restarting")
+
+    monkeypatch.setattr(state.store, "get", down)
+    assert state.splits is None and state.in_sample == ()
+    monkeypatch.setattr(state.store, "get", real_get)
+    assert state.splits is not None and state.in_sample == ("train",)
