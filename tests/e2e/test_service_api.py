@@ -65,6 +65,12 @@ def people(hub: Hub) -> Iterator[dict[str, Client]]:
     yield out
 
 
+def run_folders(hub: Hub) -> set[Any]:
+    """The run folders on disk (none before the first run)."""
+    runs = hub.home / "runs"
+    return set(runs.iterdir()) if runs.is_dir() else set()
+
+
 def stream(url: str, token: str | None, timeout: float = 240) -> list[dict[str, Any]]:
     """Every message of a run's stream until the server closes it."""
 
@@ -237,17 +243,47 @@ def test_bad_configs_get_422_with_the_fields(people: dict, hub: Hub) -> None:
         "POST", "api/prob/infer", json={"data": DATA, "model": {"run_id": "20200101-000000-hmm_fit-0000"}}
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "model.run_id"
-    runs_before = set((hub.home / "runs").iterdir())
+    runs_before = run_folders(hub)
     r = alice.call(
         "POST", "api/stockbot/backtest", data='{"costs": {"per_share": Infinity}, "policy": {"type": "cash"}}'
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "costs.per_share", r.text
     r = alice.call("POST", "api/stockbot/train", json={"ppo": {"seed": 2**70}})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "ppo.seed", r.text
-    assert set((hub.home / "runs").iterdir()) == runs_before  # nothing left behind by refused jobs
+    assert run_folders(hub) == runs_before  # nothing left behind by refused jobs
     assert alice.call("POST", "api/stockbot/train", data="[1, 2]").status_code == 400
     assert alice.call("POST", "api/stockbot/train", data="{not json").status_code == 400
     assert alice.call("GET", "api/runs", params={"limit": "many"}).status_code == 400
+
+
+def test_configs_that_could_only_fail_later_get_422(trained: tuple[str, Any], people: dict, hub: Hub) -> None:
+    """What a new user's walk-through got 201 for, and then a failed (or absurd) run."""
+    run_id, _ = trained
+    alice = people["alice"]
+    runs_before = run_folders(hub)
+    total_before = alice.call("GET", "api/runs").json()["total"]
+    cases = [
+        ("stockbot/train", {**TRAIN, "initial_cash": 1e308}, "initial_cash"),
+        ("stockbot/backtest", {**BASELINE, "initial_cash": 1e308}, "initial_cash"),
+        ("stockbot/train", {**TRAIN, "ppo": {**TRAIN["ppo"], "n_envs": True}}, "ppo.n_envs"),
+        (
+            "stockbot/train",
+            {**TRAIN, "split": {"train_end": "2017-06-30", "val_end": "2018-06-30"}},
+            "split.val_end",
+        ),
+        ("stockbot/train", {**TRAIN, "env": {**TRAIN["env"], "episode_bars": 5000}}, "split.train_end"),
+        (
+            "stockbot/backtest",
+            {"data": {**DATA, "symbols": ["AAPL", "KO", "XOM"]}, "policy": {"type": "run", "run_id": run_id}},
+            "data.symbols",
+        ),
+    ]
+    for route, body, field in cases:
+        r = alice.call("POST", f"api/{route}", json=body)
+        assert r.status_code == 422, (route, field, r.status_code, r.text)
+        assert r.json()["errors"][0]["field"] == field, (field, r.json())
+    assert run_folders(hub) == runs_before
+    assert alice.call("GET", "api/runs").json()["total"] == total_before
 
 
 def test_file_paths_must_stay_in_the_users_data_folder(people: dict, hub: Hub) -> None:
