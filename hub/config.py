@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,14 +64,21 @@ def configure(c: Any, root: Path) -> None:
     c.NativeAuthenticator.allowed_failed_logins = 5
     c.NativeAuthenticator.seconds_before_next_try = 600
 
-    # every user's server runs as this OS user, in $STOCKBOT_HOME/users/<name>/: trusted users only
-    # (see the README for deployments that isolate users)
-    c.JupyterHub.spawner_class = "simple"
-    c.SimpleLocalProcessSpawner.home_dir_template = str(home / "users" / "{username}")
+    spawner = os.environ.get("STOCKBOT_SPAWNER") or "simple"
+    users = home / "users"
+    if spawner == "simple":
+        # every user's server runs as this OS user, in $STOCKBOT_HOME/users/<name>/: it isolates
+        # nothing (users can read each other's files and the platform's), so trusted users only
+        c.JupyterHub.spawner_class = "simple"
+        c.SimpleLocalProcessSpawner.home_dir_template = str(users / "{username}")
+    elif spawner == "local-users":
+        _local_users(c, home, users)
+    else:
+        raise ValueError(f"STOCKBOT_SPAWNER={spawner!r} is not known: use one of {', '.join(SPAWNERS)}")
     c.Spawner.default_url = "/lab"
     # the single-user server of the hub's own environment, whatever PATH the hub was started with
     c.Spawner.cmd = [str(Path(sys.executable).parent / "jupyterhub-singleuser")]
-    c.Spawner.pre_spawn_hook = _copy_notebooks(root)
+    c.Spawner.pre_spawn_hook = _copy_notebooks(root, users, system_accounts=spawner == "local-users")
     if os.geteuid() == 0:
         c.Spawner.args = ["--allow-root"]
     service_port = _port("STOCKBOT_SERVICE_PORT", 8002)
@@ -133,19 +141,110 @@ def _service(c: Any, root: Path, home: Path, url: str, passed: dict[str, str]) -
     c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!user", access]
 
 
-def _copy_notebooks(root: Path) -> Any:
+SPAWNERS = ("simple", "local-users")
+
+
+def _local_users(c: Any, home: Path, users: Path) -> None:
+    """One system account per hub user (``LocalProcessSpawner``): each server runs as the account
+    of the same name, in ``users/<name>/``, which belongs to that account. The hub runs as root."""
+    if os.geteuid() != 0:
+        raise RuntimeError("STOCKBOT_SPAWNER=local-users starts servers as other accounts: run it as root")
+    c.JupyterHub.spawner_class = "localprocess"
+    c.Spawner.notebook_dir = str(users / "{username}")
+    # accounts pass through these two folders to reach their own users/<name>/ but cannot list them;
+    # everything else in the state folder is 0600/0700 (umask 077), so passing through opens nothing
+    users.mkdir(parents=True, exist_ok=True)
+    for folder in (home, users):
+        os.chmod(folder, 0o711)
+
+
+def _copy_notebooks(root: Path, users: Path, system_accounts: bool = False) -> Any:
     """A pre-spawn hook giving each user the project's job notebooks and Voila dashboards (never
-    overwriting their edits) and an empty ``data/`` folder for their own files."""
-    import shutil
+    overwriting their edits) and an empty ``data/`` folder for their own files, in ``users/<name>/``.
+
+    With ``system_accounts`` the folder and what the hook creates in it belong to the user's account.
+    The hook then runs as root in a folder that account controls, so it never follows a link: each
+    folder is opened with ``O_NOFOLLOW`` (a folder swapped for a link stops the spawn with a message)
+    and each file created with ``O_EXCL`` (a link the user planted, dangling or not, is skipped
+    instead of written through).
+    """
+    import pwd
 
     def hook(spawner: Any) -> None:
-        home = Path(spawner.home_dir)
-        (home / "data").mkdir(parents=True, exist_ok=True)
-        for folder in ("notebooks", "dashboards"):
-            target = home / folder
-            target.mkdir(exist_ok=True)
-            for nb in sorted((root / folder).glob("*.ipynb")):
-                if not (target / nb.name).exists():
-                    shutil.copyfile(nb, target / nb.name)
+        name = spawner.user.name
+        if name in ("", ".", "..") or "/" in name or "\0" in name:  # one folder inside users/, no other
+            raise RuntimeError(f"the user name {name!r} cannot name a folder")
+        account = None
+        if system_accounts:
+            try:
+                account = pwd.getpwnam(name)
+            except KeyError:
+                raise RuntimeError(f"the hub user {name!r} has no system account of that name") from None
+        owner = (account.pw_uid, account.pw_gid) if account else None
+        users.mkdir(parents=True, exist_ok=True)
+        top = os.open(users, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            folder = _open_folder(top, name, owner)
+        finally:
+            os.close(top)
+        try:
+            if owner:  # the user's own folder, whoever created it first
+                os.fchown(folder, *owner)
+                os.fchmod(folder, 0o700)
+            os.close(_open_folder(folder, "data", owner))
+            for kind in ("notebooks", "dashboards"):
+                target = _open_folder(folder, kind, owner)
+                try:
+                    for nb in sorted((root / kind).glob("*.ipynb")):
+                        _create_file(target, nb.name, nb.read_bytes(), owner)
+                finally:
+                    os.close(target)
+        finally:
+            os.close(folder)
 
     return hook
+
+
+def _open_folder(parent: int, name: str, owner: tuple[int, int] | None) -> int:
+    """``name`` inside the folder ``parent``, created if missing and opened without following a
+    link; given to ``owner`` if this account holds it (new, or made before users had accounts)."""
+    try:
+        os.mkdir(name, 0o700, dir_fd=parent)
+        created = True
+    except FileExistsError:
+        created = False
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+    except OSError as e:
+        raise RuntimeError(f"{name!r} in a user's folder is not a plain folder ({e.strerror})") from e
+    if owner and (created or os.fstat(fd).st_uid == os.geteuid()):
+        os.fchown(fd, *owner)
+    return fd
+
+
+def _hand_over(folder: int, name: str, owner: tuple[int, int]) -> None:
+    try:  # O_NONBLOCK: a FIFO planted under that name must not hang the hub
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+    except OSError:  # a link (ELOOP) or nothing readable: not ours to hand over
+        return
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
+            os.fchown(fd, *owner)
+    finally:
+        os.close(fd)
+
+
+def _create_file(folder: int, name: str, content: bytes, owner: tuple[int, int] | None) -> None:
+    """Write a new file ``name`` in ``folder``; leave whatever is already there (a link, the user's
+    edits), except that a plain file this account made before users had accounts goes to ``owner``."""
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=folder)
+    except FileExistsError:
+        if owner:
+            _hand_over(folder, name, owner)
+        return
+    with os.fdopen(fd, "wb") as fh:
+        if owner:
+            os.fchown(fh.fileno(), *owner)
+        fh.write(content)
