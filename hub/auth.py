@@ -9,6 +9,8 @@ is NativeAuthenticator's own (passwords, sign-up with admin approval, lock-out).
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import os
 import secrets
 import sys
@@ -40,6 +42,9 @@ class LoginHandler(NativeLoginHandler):
     def _render(self, login_error: str | None = None, username: str | None = None, **kwargs: Any) -> Any:
         # JupyterHub 6 calls _render(sync=True, message=..., ...) for error pages of a login POST
         self._sync_render = bool(kwargs.get("sync"))
+        if login_error and username and self.request.method == "POST":
+            # NativeAuthenticator refuses a locked account as if the password were wrong
+            login_error = lockout_message(self.authenticator, username) or login_error
         try:
             return super()._render(login_error=login_error, username=username)
         finally:
@@ -47,6 +52,23 @@ class LoginHandler(NativeLoginHandler):
 
     def render_template(self, name: str, sync: bool = False, **ns: Any) -> Any:
         return super().render_template(name, sync=sync or self._sync_render, **ns)
+
+
+def lockout_message(authenticator: Any, username: str) -> str | None:
+    """What a locked-out account is told at login (NativeAuthenticator says only "invalid username
+    or password", so a person keeps typing the right password into a locked account); None when
+    ``username`` is not locked. Only accounts that exist are ever locked."""
+    name = authenticator.normalize_username(username)
+    if not authenticator.allowed_failed_logins or not authenticator.is_blocked(name):
+        return None
+    attempts = authenticator.login_attempts[name]
+    until = attempts["time"] + dt.timedelta(seconds=authenticator.seconds_before_next_try)
+    minutes = max(1, math.ceil((until - dt.datetime.now()).total_seconds() / 60))
+    return (
+        f"This account is locked for {minutes} more minute{'s' if minutes != 1 else ''} after "
+        f"{attempts['count']} failed logins (until {until:%H:%M} on the hub's clock). Wait, then try "
+        "again; an admin can help if you forgot the password."
+    )
 
 
 class StockBotAuthenticator(NativeAuthenticator):

@@ -42,6 +42,28 @@ def test_wrong_password_renders_the_form_with_an_error(hub: Hub, admin: requests
     assert r.status_code == 200 and "Invalid username or password" in r.text
 
 
+def test_a_locked_account_is_told_so_and_for_how_long(hub: Hub, admin: requests.Session) -> None:
+    """NativeAuthenticator locks an account after 5 failed logins for 10 minutes (hub/config.py) and
+    then refuses even the right password with "Invalid username or password"."""
+    from tests.e2e.conftest import new_user
+
+    password = "dora has a long password 7"
+    new_user(hub, admin, "dora", password)
+    for attempt in range(1, 5):
+        _, r = login(hub, "dora", f"wrong password {attempt}")
+        assert r.status_code == 200 and "Invalid username or password" in r.text, attempt
+        assert "locked" not in r.text
+    _, r = login(hub, "dora", "wrong password 5")  # the fifth failure locks the account
+    assert r.status_code == 200 and "This account is locked for 10 more minutes" in r.text, r.text[-2000:]
+    _, r = login(hub, "dora", password)  # the right password does not get in while locked
+    assert r.status_code == 200, r.status_code
+    found = re.search(r"locked for (\d+) more minutes? after (\d+) failed logins", r.text)
+    assert found and found.group(1) == "10" and found.group(2) == "5", r.text[-2000:]
+    # someone who does not exist is not told anything new
+    _, r = login(hub, "nobody-here", "whatever it is")
+    assert "Invalid username or password" in r.text and "locked" not in r.text
+
+
 def test_sign_up_waits_for_the_admins_approval(hub: Hub, admin: requests.Session) -> None:
     s = requests.Session()
     password = "a long enough pass 7"
