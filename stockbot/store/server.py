@@ -327,6 +327,10 @@ def _start(files: _Files) -> StoreInfo:
     return info
 
 
+def _usable(info: StoreInfo, timeout_ms: int) -> bool:
+    return bool(_split_userinfo(info.uri)[1]) and alive(info.pid) and ping(info.uri, timeout_ms)
+
+
 def ensure_store(home: Path | None = None) -> StoreInfo:
     """The store to use: ``STOCKBOT_MONGO_URI``, else the embedded server (started if needed)."""
     uri = os.environ.get("STOCKBOT_MONGO_URI")
@@ -335,14 +339,16 @@ def ensure_store(home: Path | None = None) -> StoreInfo:
     files = _Files(home or stockbot_home())
     try:
         current = _recorded(files.info)
-        if current and alive(current.pid) and ping(current.uri, 500):
+        if current and _usable(current, 500):
             return current
         ensure_home(files.home)
         with _locked(files.lock):
             current = _recorded(files.info)  # someone else may have started it meanwhile
-            if current and alive(current.pid) and ping(current.uri):
+            if current and _usable(current, 1500):
                 return current
-            if current and alive(current.pid):  # a stuck server holds the data directory
+            # a stuck server holds the data directory; one without authentication (started by an
+            # earlier version) must not go on serving it
+            if current and alive(current.pid):
                 terminate(current.pid)
             return _start(files)
     except PermissionError as e:

@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,4 +177,57 @@ def test_the_credential_survives_restarts_and_a_lost_one_is_replaced(
             assert err.value.code == AUTHENTICATION_FAILED
             stale.close()
     finally:
+        stop_store(home)
+
+
+def test_an_unauthenticated_server_of_an_earlier_version_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A home whose store was started before authentication existed: its record names a server
+    without a credential, which must not go on serving the data."""
+    monkeypatch.delenv("STOCKBOT_MONGO_URI", raising=False)
+    home = tmp_path / "home"
+    ensure_store(home)
+    stop_store(home)
+    (home / "store" / "credentials").unlink()
+    old = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "secantus",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--storage-path",
+            str(home / "store" / "data"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        port = None
+        while port is None:
+            line = old.stdout.readline() if old.stdout else ""
+            assert line, "the old-style server did not start"
+            if "listening on" in line:
+                port = int(line.rsplit(":", 1)[1])
+        legacy = f"mongodb://127.0.0.1:{port}/?retryWrites=false&directConnection=true"
+        (home / "store.json").write_text(json.dumps({"uri": legacy, "pid": old.pid, "port": port}))
+        info = ensure_store(home)
+        assert old.wait(timeout=20) is not None  # ended, not left serving without authentication
+        assert info.pid != old.pid and "stockbot:" in info.uri
+        anonymous = _client(f"mongodb://127.0.0.1:{_port(home)}/?directConnection=true")
+        with pytest.raises(OperationFailure) as err:
+            anonymous.stockbot.runs.find_one({})
+        assert err.value.code == UNAUTHORIZED
+        anonymous.close()
+    finally:
+        if old.poll() is None:
+            old.kill()
+            old.wait()
+        if old.stdout:
+            old.stdout.close()
         stop_store(home)
