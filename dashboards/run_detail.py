@@ -286,6 +286,7 @@ def view(state: RunDetailState, *, refresh_ms: int | None = REFRESH_MS) -> Viewa
         equity.visible = drawdowns.visible = curves is not None
         exposure.visible = has_exposure
         no_results.visible = curves is None
+        no_results.object = state.no_results_text()
         note = state.period_note()
         period_note.object = html.escape(note.text) if note else ""
         period_note.alert_type = "warning" if note and note.in_sample else "info"

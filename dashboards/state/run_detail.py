@@ -144,13 +144,16 @@ class RunDetailState(param.Parameterized):
             artifacts = list_artifacts(self.run_id)
         except JobError:
             artifacts = []  # the folder is written at submit; a missing one just has nothing yet
+        # only a run that succeeded has results: what a failed, cancelled or lost run left behind
+        # (a job that went on writing after its executor died) stays a file, never a result
+        done = doc.get("status") == RunStatus.SUCCEEDED.value
         update: dict[str, Any] = {
             "doc": doc,
             # progress lines are shown as the progress bar, not as JSON in the log
             "log_tail": tail_log(self.run_id, drop=PROGRESS_PREFIX),
-            "equity": read_equity(self.run_id),
-            "summary": read_summary(self.run_id),
-            "trades": read_trades(self.run_id),
+            "equity": read_equity(self.run_id) if done else None,
+            "summary": read_summary(self.run_id) if done else None,
+            "trades": read_trades(self.run_id) if done else None,
             "artifacts": artifacts,
             "message": "",
         }
@@ -163,6 +166,17 @@ class RunDetailState(param.Parameterized):
     @property
     def found(self) -> bool:
         return self.doc is not None
+
+    def no_results_text(self) -> str:
+        """Why the results tabs are empty."""
+        if self.status in (RunStatus.FAILED.value, RunStatus.CANCELLED.value):
+            why = (self.doc or {}).get("error") or {}
+            kind = "lost (its executor died)" if why.get("type") == "lost" else self.status
+            return (
+                f"No results: the run {kind}. Any files it left are listed under Artifacts; "
+                "they are not its results."
+            )
+        return "No results yet: `equity.csv` is written when the backtest ends."
 
     @property
     def status(self) -> str:

@@ -105,6 +105,9 @@ def test_files_written_later_are_read_on_refresh(store: RunStore) -> None:
     first = equity_frame(1, bars=10)
     write_results(RUN, first, POLICY, BENCHMARK)
     state.refresh()
+    assert state.curves() is None  # files of a run that has not succeeded are not its results (yet)
+    store.col.update_one({"_id": RUN}, {"$set": {"status": "succeeded"}})
+    state.refresh()
     assert len(state.curves()) == 10
     write_results(RUN, equity_frame(2, bars=25), POLICY, BENCHMARK)  # a rewritten file is reread
     state.refresh()
@@ -549,3 +552,26 @@ def test_a_policy_run_the_store_cannot_read_now_is_read_again_later(
     assert state.splits is None and state.in_sample == ()
     monkeypatch.setattr(state.store, "get", real_get)
     assert state.splits is not None and state.in_sample == ("train",)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "needle"),
+    [
+        ("failed", {"type": "lost", "message": "the executor (pid 9) that supervised it died"}, "lost"),
+        ("cancelled", {"type": "cancelled", "message": "cancelled on request"}, "cancelled"),
+        ("failed", {"type": "ValueError", "message": "boom", "cell": 3}, "the run failed"),
+    ],
+)
+def test_what_an_unfinished_run_left_is_never_shown_as_its_results(
+    store: RunStore, status: str, error: dict, needle: str
+) -> None:
+    """A job that went on after its executor died wrote every result file; the run is lost all the
+    same, and its page must not present those files as its results."""
+    add_run(store, RUN, "alice", status=status)
+    store.col.update_one({"_id": RUN}, {"$set": {"error": error}})
+    write_results(RUN, equity_frame(3), POLICY, BENCHMARK)
+    state = RunDetailState(ALICE, RUN)
+    assert state.curves() is None and state.summary is None and state.trades is None
+    assert state.metrics_table().empty
+    assert needle in state.no_results_text() and "not its results" in state.no_results_text()
+    assert "equity.csv" in {a["path"] for a in state.artifacts}  # the files stay, as files
