@@ -3,6 +3,7 @@ platform answers, Ctrl-C leaves nothing running or listening, and a restart keep
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -190,6 +191,19 @@ def _gone(tree: dict[int, str], within: float) -> bool:
     return not still_alive(tree)  # type: ignore[arg-type]
 
 
+def restarted(record: Path, dead: int, within: float) -> int:
+    """The pid of the live process that ``record`` (executor.json, store.json) names instead of
+    ``dead`` within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(json.loads(record.read_text())["pid"])
+            if pid != dead and alive(pid):
+                return pid
+        time.sleep(0.2)
+    raise AssertionError(f"{record.name}: nothing replaced pid {dead} within {within:.0f} s")
+
+
 def test_make_run_restarts_a_dead_executor_and_store(platform: tuple[Path, subprocess.Popen[str]]) -> None:
     from stockbot.store import RunStore
     from tests.jobs.helpers import wait_until
@@ -199,14 +213,7 @@ def test_make_run_restarts_a_dead_executor_and_store(platform: tuple[Path, subpr
     executor = json.loads((home / "executor.json").read_text())["pid"]
     os.kill(executor, signal.SIGKILL)
     assert _gone(tree, 10), "the job outlived its executor by 10 s"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        now = json.loads((home / "executor.json").read_text())["pid"]
-        if now != executor and alive(now):
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError("the executor was not restarted within 10 s")
+    now = restarted(home / "executor.json", executor, within=10)
     lost = wait_until(RunStore(), run_id, lambda d: d["status"] != "running", timeout=15)
     assert lost["status"] == "failed" and lost["error"]["type"] == "lost" and lost["metrics"] is None
     log = (home / "logs" / "platform.log").read_text()
@@ -215,14 +222,7 @@ def test_make_run_restarts_a_dead_executor_and_store(platform: tuple[Path, subpr
 
     store = json.loads((home / "store.json").read_text())["pid"]
     os.kill(store, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        again = json.loads((home / "store.json").read_text())["pid"]
-        if again != store and alive(again):
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError("the store was not restarted within 10 s")
+    restarted(home / "store.json", store, within=10)
     assert f"the store (pid {store}) died" in (home / "logs" / "platform.log").read_text()
     assert RunStore().get(run_id)["status"] == "failed"  # type: ignore[index]  # kept across the restart
 
