@@ -10,21 +10,32 @@ CSS classes: ``stockbot-form-steps`` (the step tabs), ``stockbot-back``, ``stock
 absent when valid), ``stockbot-form-valid``, ``stockbot-yaml-preview`` (a ``<pre>`` of the YAML),
 ``stockbot-submit``, ``stockbot-submitted`` (the link to the new run), ``stockbot-form-message`` (a
 failure that is no field's).
+
+Dates are typed (``YYYY-MM-DD``) into the text input ``stockbot-field-<path>``; beside it a date picker
+``stockbot-date-picker`` (also ``stockbot-field-<path>-picker``) opens within the chosen data's
+dates. Notes that do not block a submit: ``stockbot-field-note`` under a field (with the note's own
+class: ``stockbot-data-coverage`` under ``data.start``, ``stockbot-date-outside``,
+``stockbot-budget-estimate``), and ``stockbot-notices`` beside the Submit button (``stockbot-estimate``,
+``stockbot-in-sample``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from typing import Any
 
 import panel as pn
 
 from dashboards.layout import link, notice
-from dashboards.state.form import FormState
-from dashboards.state.schema import TEXT_KINDS, FieldKind, FieldSpec, format_text, parse_text
+from dashboards.state.form import FormState, Note
+from dashboards.state.schema import DATE_HINT, TEXT_KINDS, FieldKind, FieldSpec, format_text, parse_text
 
 # a Select cannot show None as a value: the "leave it out" choice is this string in the widget
 _NONE = ""
+SIDE_WIDTH = 400
+PICKER_WIDTH = 150
+_COLORS = {"info": "#33526e", "warning": "#8a5300"}
 
 
 def _options(state: FormState, spec: FieldSpec) -> dict[str, Any]:
@@ -46,8 +57,6 @@ def _widget(state: FormState, spec: FieldSpec) -> pn.widgets.Widget:
         return pn.widgets.IntInput(value=value, **common)
     if spec.kind is FieldKind.FLOAT:
         return pn.widgets.FloatInput(value=value, **common)
-    if spec.kind is FieldKind.DATE:
-        return pn.widgets.DatePicker(value=value, **common)
     if spec.kind is FieldKind.CHOICE:
         return pn.widgets.Select(
             options=_options(state, spec), value=_NONE if value is None else value, **common
@@ -55,7 +64,32 @@ def _widget(state: FormState, spec: FieldSpec) -> pn.widgets.Widget:
     placeholder = "comma-separated" if spec.kind in (FieldKind.INT_LIST, FieldKind.STR_LIST) else ""
     if spec.kind is FieldKind.PATH:
         placeholder = "a file in your data folder"
+    if spec.kind is FieldKind.DATE:
+        placeholder = DATE_HINT
     return pn.widgets.TextInput(value=format_text(spec, value), placeholder=placeholder, **common)
+
+
+def _picker(state: FormState, spec: FieldSpec) -> pn.widgets.DatePicker:
+    """A calendar beside a date's text input; opens within the data's dates (flatpickr starts at
+    the bound nearest today when no date is set)."""
+    first, last = state.date_bounds()
+    value = state.values.get(spec.path)
+    return pn.widgets.DatePicker(
+        label="or pick",
+        value=value if isinstance(value, dt.date) else None,
+        start=first,
+        end=last,
+        width=PICKER_WIDTH,
+        css_classes=["stockbot-date-picker", f"{spec.css_class}-picker"],
+    )
+
+
+def note_html(note: Note) -> str:
+    color = _COLORS.get(note.level, _COLORS["info"])
+    return (
+        f'<div class="{note.css_class}" data-level="{note.level}" style="color:{color}">'
+        f"{html.escape(note.text)}</div>"
+    )
 
 
 class FieldView:
@@ -65,9 +99,20 @@ class FieldView:
         self.state, self.spec = state, spec
         self.widget = _widget(state, spec)
         self.problems = pn.pane.HTML("", css_classes=["stockbot-field-error"], styles={"color": "#b00020"})
-        self.panel = pn.Column(self.widget, self.problems, sizing_mode="stretch_width")
+        self.note = pn.pane.HTML("", css_classes=["stockbot-field-note"], sizing_mode="stretch_width")
+        self.picker: pn.widgets.DatePicker | None = None
+        entry: Any = self.widget
+        if spec.kind is FieldKind.DATE:
+            self.picker = _picker(state, spec)
+            self.picker.param.watch(self._picked, "value")
+            entry = pn.Row(self.widget, self.picker, sizing_mode="stretch_width")
+        self.panel = pn.Column(entry, self.problems, self.note, sizing_mode="stretch_width")
         self.widget.param.watch(self._typed, "value")
         self.sync()
+
+    def _picked(self, event: Any) -> None:
+        if event.new is not None and event.new != self.state.values.get(self.spec.path):
+            self.state.set(self.spec.path, event.new)
 
     def _typed(self, event: Any) -> None:
         kind = self.spec.kind
@@ -95,10 +140,21 @@ class FieldView:
                 self.widget.value = format_text(self.spec, value)
         elif self.widget.value != value:
             self.widget.value = value
+        if self.picker is not None:
+            self._sync_picker(self.picker, value)
         self.panel.visible = self.state.active(self.spec)
         messages = self.state.errors_at(self.spec.path)
         self.problems.object = "<br>".join(html.escape(m) for m in messages)
         self.problems.visible = bool(messages)
+        note = self.state.field_note(self.spec.path)
+        self.note.object = note_html(note) if note else ""
+        self.note.visible = note is not None
+
+    def _sync_picker(self, picker: pn.widgets.DatePicker, value: Any) -> None:
+        first, last = self.state.date_bounds()
+        picked = value if isinstance(value, dt.date) else None
+        if (picker.start, picker.end, picker.value) != (first, last, picked):
+            picker.param.update(start=first, end=last, value=picked)
 
 
 def problems_html(state: FormState) -> str:
@@ -141,8 +197,10 @@ def form_view(state: FormState, submit_label: str) -> pn.Row:
     forward.on_click(lambda _: state.next_step())
 
     problems = pn.pane.HTML(problems_html(state), sizing_mode="stretch_width")
+    notices = pn.pane.HTML("", css_classes=["stockbot-notices"], sizing_mode="stretch_width")
     where = pn.pane.HTML("", css_classes=["stockbot-step-problems"], styles={"color": "#b00020"})
-    preview = pn.pane.HTML(sizing_mode="stretch_width")
+    # long YAML lines scroll inside the box instead of widening the page
+    preview = pn.pane.HTML(sizing_mode="stretch_width", styles={"overflow-x": "auto", "max-width": "100%"})
     submit = pn.widgets.Button(
         label=submit_label, color="primary", css_classes=["stockbot-submit"], disabled=not state.valid
     )
@@ -153,10 +211,16 @@ def form_view(state: FormState, submit_label: str) -> pn.Row:
     def show_preview() -> None:
         preview.object = f'<pre class="stockbot-yaml-preview">{html.escape(state.yaml_preview())}</pre>'
 
+    def show_notices() -> None:
+        shown = state.notices()
+        notices.object = "".join(note_html(n) for n in shown)
+        notices.visible = bool(shown)
+
     def on_values(*_: Any) -> None:
         for f in fields:
             f.sync()
         show_preview()
+        show_notices()
 
     def on_errors(*_: Any) -> None:
         for f in fields:
@@ -198,7 +262,13 @@ def form_view(state: FormState, submit_label: str) -> pn.Row:
         message.object = html.escape(state.message)
         message.visible = bool(state.message)
 
+    def on_notes(*_: Any) -> None:
+        for f in fields:
+            f.sync()
+        show_notices()
+
     state.param.watch(on_values, "values")
+    state.param.watch(on_notes, list(state.note_params))
     state.param.watch(on_errors, ["errors", "valid"])
     state.param.watch(on_step, "step")
     state.param.watch(on_submitted, "submitted")
@@ -206,6 +276,7 @@ def form_view(state: FormState, submit_label: str) -> pn.Row:
     tabs.param.watch(on_tab, "active")
     submit.on_click(on_submit)
     show_preview()
+    show_notices()
     on_errors()
     on_step()
     on_message()
@@ -215,10 +286,11 @@ def form_view(state: FormState, submit_label: str) -> pn.Row:
         problems,
         pn.pane.Markdown("#### What will be submitted"),
         preview,
+        notices,
         submit,
         submitted,
         message,
-        width=420,
+        width=SIDE_WIDTH,
     )
     main = pn.Column(where, tabs, pn.Row(back, forward), sizing_mode="stretch_width")
     return pn.Row(main, side, sizing_mode="stretch_width")

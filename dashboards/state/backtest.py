@@ -9,11 +9,14 @@ from dataclasses import replace
 from typing import Any
 
 import param
+from pymongo.errors import PyMongoError
 
-from dashboards.state.form import NONE_LABEL, FormState, Section, Step
+from dashboards.state.coverage import DEFAULT_DATASET
+from dashboards.state.form import NONE_LABEL, FormState, Note, Section, Step
 from dashboards.state.schema import FieldKind, FieldSpec
 from dashboards.state.training import Layout, build_layout, data_field_active
 from dashboards.viewer import Viewer
+from stockbot.backtest.periods import TRAIN, VALIDATION, Splits, in_sample_splits
 from stockbot.config import BacktestConfig
 from stockbot.errors import StockBotError
 from stockbot.store.runs import RunStatus, RunStore
@@ -59,7 +62,7 @@ def holdout_period(parent_config: dict[str, Any]) -> dict[str, Any]:
     val_end = _date((parent_config.get("split") or {}).get("val_end"))
     values: dict[str, Any] = {
         "data.provider": data.get("provider", "sample"),
-        "data.dataset": data.get("dataset"),
+        "data.dataset": data.get("dataset") or DEFAULT_DATASET,
         "data.path": data.get("path"),
         "data.symbols": list(data["symbols"]) if data.get("symbols") else None,
         "data.interval": data.get("interval", "1d"),
@@ -70,10 +73,38 @@ def holdout_period(parent_config: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def parent_splits(parent_config: dict[str, Any]) -> Splits | None:
+    """A trained run's train and validation periods (None when its config has no split)."""
+    split = parent_config.get("split") or {}
+    train_end, val_end = _date(split.get("train_end")), _date(split.get("val_end"))
+    if train_end is None or val_end is None:
+        return None
+    return Splits(train_end, val_end, _date((parent_config.get("data") or {}).get("start")))
+
+
+def in_sample_warning(start: dt.date | None, end: dt.date | None, splits: Splits) -> str:
+    """What to tell a person whose backtest period overlaps the policy's own periods ("" if none)."""
+    hit = in_sample_splits(start, end, splits)
+    if not hit:
+        return ""
+    first = str(splits.data_start) if splits.data_start else "the first bar"
+    periods = {
+        TRAIN: f"training period ({first} … {splits.train_end})",
+        VALIDATION: f"validation period ({splits.train_end + dt.timedelta(days=1)} … {splits.val_end})",
+    }
+    which = " and ".join(periods[h] for h in hit)
+    return (
+        f"in-sample: these dates overlap the policy's {which}, so the results show how well it "
+        f"remembers, not how it trades. For an out-of-sample test start after {splits.val_end}."
+    )
+
+
 class BacktestFormState(FormState):
     job_kind = "backtest"
+    note_params = ("coverage", "in_sample")
 
     parents = param.List(default=[], doc="the succeeded train runs this viewer may backtest")
+    in_sample = param.String(default="", doc="the warning when the dates overlap the policy's own periods")
 
     def __init__(
         self, viewer: Viewer, store: RunStore | None = None, run_id: str | None = None, **params: Any
@@ -138,6 +169,35 @@ class BacktestFormState(FormState):
             if parent is not None:
                 values.update(holdout_period(parent.get("config") or {}))
         return values
+
+    # ------------------------------------------------------------------ in-sample
+
+    def _parent(self, run_id: str) -> dict[str, Any] | None:
+        listed = next((d for d in self.parents if d["_id"] == run_id), None)
+        if listed is not None:
+            return listed
+        try:  # named in the URL but not listed (older than the list): still warn
+            doc = self.store.get(run_id)
+        except (StockBotError, PyMongoError):
+            return None
+        return doc if doc is not None and self.viewer.can_see(doc) else None
+
+    def _refresh(self) -> None:
+        super()._refresh()
+        warning = ""
+        run_id = self.values.get("policy.run_id")
+        start, end = self.values.get("data.start"), self.values.get("data.end")
+        dates_ok = all(v is None or isinstance(v, dt.date) for v in (start, end))
+        if self.values.get("policy.type") == "run" and run_id and dates_ok:
+            parent = self._parent(str(run_id))
+            splits = parent_splits(parent.get("config") or {}) if parent else None
+            if splits is not None:
+                warning = in_sample_warning(start, end, splits)
+        if warning != self.in_sample:
+            self.in_sample = warning
+
+    def notices(self) -> list[Note]:
+        return [Note(self.in_sample, "stockbot-in-sample", "warning")] if self.in_sample else []
 
     def active(self, spec: FieldSpec) -> bool:
         policy = self.values.get("policy.type")

@@ -4,6 +4,7 @@ errors shown next to the inputs are the ones a submit would answer with."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,7 +12,8 @@ from typing import Any, ClassVar
 import param
 import yaml
 
-from dashboards.state.schema import FieldSpec, parse_text
+from dashboards.state.coverage import Coverage, data_coverage
+from dashboards.state.schema import FieldKind, FieldSpec, date_problem, parse_text
 from dashboards.viewer import Viewer, service_prefix
 from stockbot.errors import ConfigError, StockBotError
 from stockbot.jobs import submit, validate_job
@@ -35,6 +37,17 @@ class Step:
     sections: tuple[Section, ...]
 
 
+@dataclass(frozen=True)
+class Note:
+    """Something a person should know before submitting that is not a problem (the form stays
+    valid): the data's coverage, the expected duration, an in-sample warning. ``css_class`` names it
+    on the page; ``level`` is ``info`` or ``warning``."""
+
+    text: str
+    css_class: str
+    level: str = "info"
+
+
 def put(tree: dict[str, Any], path: str, value: Any) -> None:
     """Set ``a.b.c`` in a nested dict, creating the sections on the way."""
     *parents, leaf = path.split(".")
@@ -53,10 +66,16 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _within(day: dt.date, cov: Coverage) -> bool:
+    return cov.first is None or cov.last is None or cov.first <= day <= cov.last
+
+
 class FormState(param.Parameterized):
     """Subclasses set ``job_kind`` and return their steps from :meth:`build_steps`."""
 
     job_kind: ClassVar[str]
+    # parameters the notes follow (a view refreshes its notes when one changes)
+    note_params: ClassVar[tuple[str, ...]] = ("coverage",)
 
     values = param.Dict(default={}, doc="field path -> value (config types: dates, lists, numbers)")
     step = param.Integer(default=0, bounds=(0, None))
@@ -64,6 +83,9 @@ class FormState(param.Parameterized):
     valid = param.Boolean(default=False)
     submitted = param.String(default="", doc="the id of the run this form submitted")
     message = param.String(default="", doc="a failure that is no field's (the store is down, ...)")
+    coverage = param.ClassSelector(
+        class_=Coverage, default=None, allow_None=True, doc="the dates and symbols the chosen data holds"
+    )
 
     def __init__(self, viewer: Viewer, store: RunStore | None = None, **params: Any) -> None:
         super().__init__(**params)
@@ -75,6 +97,7 @@ class FormState(param.Parameterized):
             self.values = {path: spec.default for path, spec in self._specs.items()}
             self._prepare()
         self.validate()
+        self._refresh()
 
     def build_steps(self) -> tuple[Step, ...]:
         raise NotImplementedError
@@ -145,9 +168,20 @@ class FormState(param.Parameterized):
     @param.depends("values", watch=True)
     def _values_changed(self) -> None:
         self.validate()
+        self._refresh()
 
     def validate(self) -> bool:
         """Run the submit checks in this session; fills ``errors``; True when the config is valid."""
+        errors = self._job_errors()
+        typed = self._date_errors()
+        if typed:
+            # the config's own message for a typed non-date ("input is too short") says less
+            fields = {e["field"] for e in typed}
+            errors = typed + [e for e in errors if e.get("field") not in fields]
+        self.param.update(errors=errors, valid=not errors)
+        return not errors
+
+    def _job_errors(self) -> list[dict[str, Any]]:
         try:
             validate_job(
                 self.job_kind,
@@ -157,13 +191,47 @@ class FormState(param.Parameterized):
                 parent_owner=self.viewer.parent_owner,
             )
         except ConfigError as e:
-            self.param.update(errors=list(e.errors), valid=False)
-            return False
+            return list(e.errors)
         except StockBotError as e:
-            self.param.update(errors=[{"field": None, "message": str(e)}], valid=False)
-            return False
-        self.param.update(errors=[], valid=True)
-        return True
+            return [{"field": None, "message": str(e)}]
+        return []
+
+    def _date_errors(self) -> list[dict[str, Any]]:
+        out = []
+        for spec in self._specs.values():
+            if spec.kind is FieldKind.DATE and self.active(spec):
+                problem = date_problem(self.values.get(spec.path))
+                if problem:
+                    out.append({"field": spec.path, "message": problem})
+        return out
+
+    # ------------------------------------------------------------------ notes
+
+    def _refresh(self) -> None:
+        """Hook: recompute what follows the values besides validation (subclasses add theirs)."""
+        coverage = data_coverage(self.values, self.viewer.data_root)
+        if coverage != self.coverage:
+            self.coverage = coverage
+
+    def date_bounds(self) -> tuple[dt.date | None, dt.date | None]:
+        """Where the date pickers open and end: the chosen data's first and last date."""
+        cov = self.coverage
+        return (cov.first, cov.last) if cov is not None else (None, None)
+
+    def field_note(self, path: str) -> Note | None:
+        """The note shown under a field: the data's coverage under ``data.start``; under any date
+        outside that coverage, that it is."""
+        cov = self.coverage
+        value = self.values.get(path)
+        if cov is not None and isinstance(value, dt.date) and not _within(value, cov):
+            return Note(f"{value} is outside the data ({cov.text})", "stockbot-date-outside", "warning")
+        if path == "data.start" and cov is not None:
+            return Note(cov.text, "stockbot-data-coverage", "warning" if cov.problem else "info")
+        return None
+
+    def notices(self) -> list[Note]:
+        """Notes shown beside the Submit button (subclasses: the duration, an in-sample warning)."""
+        return []
 
     def errors_at(self, path: str) -> list[str]:
         """Messages of the problems at ``path`` or inside it (``data.symbols.1`` is data.symbols')."""

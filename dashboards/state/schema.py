@@ -34,7 +34,12 @@ class FieldKind(StrEnum):
     SWITCH = "switch"  # an optional sub-model the config accepts as true/false (features.macd)
 
 
-TEXT_KINDS = frozenset({FieldKind.STR, FieldKind.PATH, FieldKind.INT_LIST, FieldKind.STR_LIST})
+# typed as text (dates too: a date picker alone cannot be typed into)
+TEXT_KINDS = frozenset(
+    {FieldKind.STR, FieldKind.PATH, FieldKind.INT_LIST, FieldKind.STR_LIST, FieldKind.DATE}
+)
+DATE_HINT = "YYYY-MM-DD"
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -98,8 +103,16 @@ _SIMPLE: dict[Any, FieldKind] = {
 _LISTS: dict[Any, FieldKind] = {int: FieldKind.INT_LIST, str: FieldKind.STR_LIST}
 
 
+def _unannotated(annotation: Any) -> Any:
+    """``Annotated[Path, validator]`` -> ``Path``: a validator does not change the input."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
 def _classify(annotation: Any, path: str) -> tuple[FieldKind, tuple[Any, ...], bool]:
-    inner, nullable = _unwrap_optional(annotation)
+    inner, nullable = _unwrap_optional(_unannotated(annotation))
+    inner = _unannotated(inner)
     origin, args = typing.get_origin(inner), typing.get_args(inner)
     kind: FieldKind | None = None
     options: tuple[Any, ...] = ()
@@ -162,6 +175,8 @@ def format_text(spec: FieldSpec, value: Any) -> str:
         return ""
     if spec.kind in (FieldKind.INT_LIST, FieldKind.STR_LIST):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
     return str(value)
 
 
@@ -178,4 +193,35 @@ def parse_text(spec: FieldSpec, text: str) -> Any:
         return [int(t) if t.lstrip("+-").isdigit() else t for t in items]
     if not text and spec.nullable:
         return None
+    if spec.kind is FieldKind.DATE:
+        return parse_date(text)
     return text
+
+
+def parse_date(text: str) -> dt.date | str:
+    """A typed date: a :class:`datetime.date` when ``text`` is one as ``YYYY-MM-DD``, else the text
+    as typed (:func:`date_problem` says what is wrong with it). Only that one format: the config
+    would also take ``20170403`` as seconds since 1970."""
+    text = text.strip()
+    if _ISO_DATE.fullmatch(text):
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+    return text
+
+
+def date_problem(value: Any) -> str | None:
+    """Why a date field's value (as :func:`parse_date` left it) is not a date; None when it is one
+    or is empty."""
+    if value is None or isinstance(value, dt.date):
+        return None
+    text = str(value)
+    if not text:
+        return f"a date is needed here: type it as {DATE_HINT} (e.g. 2017-04-03)"
+    if _ISO_DATE.fullmatch(text):
+        try:
+            dt.date.fromisoformat(text)
+        except ValueError as e:
+            return f"{text!r} is not a date ({e}): type it as {DATE_HINT}"
+    return f"{text!r} is not a date: type it as {DATE_HINT} (e.g. 2017-04-03)"
