@@ -11,8 +11,8 @@ CSS classes: ``stockbot-filter-owner`` (admins only), ``stockbot-filter-kind``,
 ``stockbot-threshold-op``, ``stockbot-threshold-value``, ``stockbot-runs-table`` (its Name column
 links to the run page), ``stockbot-runs-total``, ``stockbot-page-prev``, ``stockbot-page-next``,
 ``stockbot-runs-error``, ``stockbot-runs-message``, ``stockbot-run-edit``, ``stockbot-run-archive``,
-``stockbot-run-unarchive``, ``stockbot-run-delete``, ``stockbot-delete-confirm`` (the confirmation,
-with ``stockbot-delete-yes`` and ``stockbot-delete-no``), ``stockbot-edit-dialog`` (with
+``stockbot-run-unarchive``, ``stockbot-run-delete``, ``stockbot-delete-confirm`` (the confirmation:
+``stockbot-delete-question``, ``stockbot-delete-yes``, ``stockbot-delete-no``), ``stockbot-edit-dialog`` (with
 ``stockbot-edit-name``, ``stockbot-edit-tags``, ``stockbot-edit-note``, ``stockbot-edit-save``,
 ``stockbot-edit-cancel``, ``stockbot-edit-error``), ``stockbot-compare-metrics``,
 ``stockbot-compare-config``, ``stockbot-compare-equity``; the page is ``stockbot-page-dashboard``.
@@ -109,6 +109,31 @@ def _filters(state: RunsListState) -> pn.Column:
     return pn.Column(pn.Row(*first), pn.Row(*second), sizing_mode="stretch_width")
 
 
+# each column's share of the table's width (percent); the rest goes to the name
+WIDTHS = {
+    "tags": 9,
+    "kind": 5,
+    "owner": 7,
+    "status": 10,
+    "progress": 5,
+    "created_at": 11,
+    "sharpe": 5,
+    "total_return": 7,
+    "cagr": 5,
+    "max_drawdown": 7,
+    "run": 16,
+}
+
+
+def _widths(state: RunsListState) -> dict[str, str]:
+    columns = state.table_columns()
+    shares = {COLUMN_LABELS[c]: WIDTHS[c] for c in columns if c in WIDTHS}
+    if "owner" in columns:  # admins: the owner's share comes off the id and the name
+        shares[COLUMN_LABELS["run"]] -= 3
+    shares[NAME] = 97 - sum(shares.values())  # the checkbox column takes a little
+    return {name: f"{share}%" for name, share in shares.items()}
+
+
 def _table(state: RunsListState) -> pn.widgets.Tabulator:
     table = pn.widgets.Tabulator(
         state.table(),
@@ -117,7 +142,10 @@ def _table(state: RunsListState) -> pn.widgets.Tabulator:
         disabled=True,
         sortable=False,  # the store sorts (the "sort by" selector): a header sort would sort one page
         selectable="checkbox",
-        layout="fit_data_stretch",
+        # fixed shares of the width: a layout fitted to the first page's data would keep those
+        # widths for every later page (and cut longer names and statuses)
+        layout="fit_columns",
+        widths=_widths(state),
         sizing_mode="stretch_width",
         css_classes=["stockbot-runs-table"],
         formatters={
@@ -178,7 +206,7 @@ def _actions(state: RunsListState) -> pn.Column:
     restore.on_click(lambda _: state.set_archived(False))
     delete.on_click(lambda _: state.request_delete())
 
-    question = pn.pane.HTML("")
+    question = pn.pane.HTML("", css_classes=["stockbot-delete-question"])
     yes = pn.widgets.Button(label="Delete for good", color="danger", css_classes=["stockbot-delete-yes"])
     no = pn.widgets.Button(label="Keep them", css_classes=["stockbot-delete-no"])
     yes.on_click(lambda _: state.delete_confirmed())
@@ -193,11 +221,11 @@ def _actions(state: RunsListState) -> pn.Column:
         restore.disabled = not any(d.get("archived_at") is not None for d in picked)
         delete.disabled = not picked
         n = len(state.confirm_delete)
-        confirm.visible = bool(n)
         question.object = (
             f"<b>Delete {n} run(s) and all their files?</b> This cannot be undone: "
             + html.escape(", ".join(state.confirm_delete))
         )
+        confirm.visible = bool(n)  # after its text: the question never shows stale runs
         message.object = html.escape(state.message)
 
     state.param.watch(show, ["selected", "confirm_delete", "message", "docs"])

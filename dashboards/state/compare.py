@@ -49,7 +49,7 @@ def config_differences(configs: Mapping[str, Any], labels: Mapping[str, str] | N
     labels = labels or {}
     columns = [labels.get(r, r) for r in configs]
     if len(configs) < 2:
-        return pd.DataFrame(columns=["key", *columns])
+        return pd.DataFrame(columns=["key", *columns], dtype="object")
     flat = {run_id: flatten(cfg or {}) for run_id, cfg in configs.items()}
     keys = sorted(set().union(*(f.keys() for f in flat.values())))
     rows = []
@@ -57,7 +57,7 @@ def config_differences(configs: Mapping[str, Any], labels: Mapping[str, str] | N
         values = [_shown(f[key]) if key in f else MISSING_KEY for f in flat.values()]
         if len(set(values)) > 1:
             rows.append([key, *values])
-    return pd.DataFrame(rows, columns=["key", *columns])
+    return pd.DataFrame(rows, columns=["key", *columns], dtype="object")
 
 
 def universe(config: Mapping[str, Any] | None) -> str:

@@ -205,17 +205,23 @@ class RunsListState(param.Parameterized):
         rows = self.rows()
         shown = pd.DataFrame(index=rows.index)
         for col in self.table_columns():
+            if col == "progress":
+                shown[col] = rows[col]
+                continue
             if col in LIST_METRICS:
-                shown[col] = [format_metric(col, None if pd.isna(v) else float(v)) for v in rows[col]]
+                values = [format_metric(col, None if pd.isna(v) else float(v)) for v in rows[col]]
             elif col == "created_at":
-                shown[col] = [timestamp(v) for v in rows[col]]
+                values = [timestamp(v) for v in rows[col]]
             elif col == "status":
-                shown[col] = [
+                values = [
                     f"{s} (archived)" if a else s
                     for s, a in zip(rows["status"], rows["archived"], strict=True)
                 ]
             else:
-                shown[col] = rows[col]
+                values = list(rows[col])
+            # text even when the page is empty: the table picks each column's formatter from the
+            # first frame it gets, and a number formatter shows later text as NaN
+            shown[col] = pd.Series(values, index=rows.index, dtype="object")
         return shown.rename(columns=COLUMN_LABELS)
 
     @staticmethod
@@ -353,9 +359,13 @@ class RunsListState(param.Parameterized):
         """:meth:`compare_metrics` as people read it: run names, formatted numbers, readable names."""
         raw = self.compare_metrics()
         labels = self.compare_labels()
-        shown = pd.DataFrame({"run": [labels.get(r, r) for r in raw["run"]], "series": raw["series"]})
-        for k in METRIC_KEYS:
-            shown[k] = [format_metric(k, None if pd.isna(v) else float(v)) for v in raw[k]]
+        columns: dict[str, list[str]] = {
+            "run": [labels.get(r, r) for r in raw["run"]],
+            "series": list(raw["series"]),
+            **{k: [format_metric(k, None if pd.isna(v) else float(v)) for v in raw[k]] for k in METRIC_KEYS},
+        }
+        # text columns even when nothing is selected (see :meth:`table`)
+        shown = pd.DataFrame({k: pd.Series(v, dtype="object") for k, v in columns.items()})
         return shown.rename(columns=COLUMN_LABELS)
 
     def compare_config(self) -> pd.DataFrame:

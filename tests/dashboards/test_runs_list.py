@@ -494,3 +494,15 @@ def test_the_page_deletes_after_its_confirmation(runs: RunStore) -> None:
     assert runs.get(a) is None and not by_class["stockbot-delete-confirm"].visible
     assert a not in list(table.value["Run"])
     assert "Deleted 1 run(s)" in by_class["stockbot-runs-message"].object
+
+
+def test_tables_are_text_even_when_empty(store: RunStore) -> None:
+    """A Tabulator keeps the formatter it chose for the first frame: a number column would show
+    the text of later pages as NaN (seen in Chromium), so an empty page is text too."""
+    state = RunsListState(ALICE, store=store)
+    state.refresh()
+    table = state.table()
+    assert table.empty
+    assert {c: str(t) for c, t in table.dtypes.items() if str(t) != "object"} == {"Progress": "float64"}
+    assert all(str(t) == "object" for t in state.compare_table().dtypes)
+    assert all(str(t) == "object" for t in state.compare_config().dtypes)
