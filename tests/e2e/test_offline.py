@@ -168,6 +168,22 @@ def drawn_pixels(page: Any, timeout: float = 60) -> int:
     return pixels
 
 
+def test_a_report_that_loads_its_libraries_from_cdns_stays_blank_here(
+    offline: tuple[Any, Network], hub: Hub, olive: Olive, tmp_path: Path
+) -> None:
+    """The harness catches the defect: nbconvert's HTML of the same notebook, CDN addresses kept,
+    draws nothing in this browser, and its requests for BokehJS are the ones aborted."""
+    from hub.reports import notebook_html
+
+    page, net = offline
+    net.clear()
+    raw = tmp_path / "cdn-report.html"
+    raw.write_text(notebook_html(hub.home / "runs" / olive.run_id / "notebook.ipynb", cache=False))
+    page.goto(raw.as_uri())
+    assert drawn_pixels(page, timeout=15) < 1000
+    assert any("cdn.bokeh.org/bokeh/release/bokeh-" in u for _, u in net.blocked), net
+
+
 def test_the_served_report_draws_with_the_internet_blocked(
     offline: tuple[Any, Network], hub: Hub, olive: Olive
 ) -> None:
