@@ -280,14 +280,16 @@ class RunDetailState(param.Parameterized):
     def metrics_display(self) -> pd.DataFrame:
         """The metrics table as people read it: ``Metric, Policy, Buy & hold`` as formatted text."""
         table = self.metrics_table()
-        out = pd.DataFrame({fmt.column_label("metric"): [fmt.METRIC_LABELS[k] for k in table["metric"]]})
+        columns = {fmt.column_label("metric"): [fmt.METRIC_LABELS[k] for k in table["metric"]]}
         for name, label in ((POLICY, "policy"), (BENCHMARK, "benchmark")):
             if name in table.columns:
                 values = table[name].astype(object).where(table[name].notna(), None)
-                out[fmt.column_label(label)] = [
+                columns[fmt.column_label(label)] = [
                     fmt.format_metric(k, v) for k, v in zip(table["metric"], values, strict=True)
                 ]
-        return out
+        # text columns even while empty: Tabulator keeps the formatter it chose for the first value
+        # it was given (an empty float column, then text shown as NaN)
+        return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()})
 
     def trades_table(self) -> pd.DataFrame | None:
         """The fills with the P&L each realised (against the position's average cost, net of fees),

@@ -575,3 +575,20 @@ def test_what_an_unfinished_run_left_is_never_shown_as_its_results(
     assert state.metrics_table().empty
     assert needle in state.no_results_text() and "not its results" in state.no_results_text()
     assert "equity.csv" in {a["path"] for a in state.artifacts}  # the files stay, as files
+
+
+def test_the_metrics_table_is_text_before_and_after_results(store: RunStore) -> None:
+    """Tabulator keeps the formatter it picked for a table's first value: a page opened while the
+    run was queued got an empty float column, and then showed every formatted metric as NaN."""
+    add_run(store, RUN, "alice", status="queued")
+    state = RunDetailState(ALICE, RUN)
+    empty = state.metrics_display()
+    assert empty.empty and all(str(dtype) == "object" for dtype in empty.dtypes), empty.dtypes
+    assert list(empty.columns) == [fmt.column_label(c) for c in ("metric", "policy", "benchmark")]
+    write_results(RUN, equity_frame(3), POLICY, BENCHMARK)
+    store.col.update_one({"_id": RUN}, {"$set": {"status": "succeeded"}})
+    state.refresh()
+    full = state.metrics_display()
+    assert list(full.columns) == list(empty.columns) and all(str(dtype) == "object" for dtype in full.dtypes)
+    sharpe = full.set_index(fmt.column_label("metric")).loc[fmt.METRIC_LABELS["sharpe"]]
+    assert list(sharpe) == ["1.70", "1.10"]

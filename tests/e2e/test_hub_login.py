@@ -47,15 +47,15 @@ def test_a_locked_account_is_told_so_and_for_how_long(hub: Hub, admin: requests.
     then refuses even the right password with "Invalid username or password"."""
     from tests.e2e.conftest import new_user
 
-    password = "dora has a long password 7"
-    new_user(hub, admin, "dora", password)
+    password = "lena has a long password 7"
+    new_user(hub, admin, "lena", password)
     for attempt in range(1, 5):
-        _, r = login(hub, "dora", f"wrong password {attempt}")
+        _, r = login(hub, "lena", f"wrong password {attempt}")
         assert r.status_code == 200 and "Invalid username or password" in r.text, attempt
         assert "locked" not in r.text
-    _, r = login(hub, "dora", "wrong password 5")  # the fifth failure locks the account
+    _, r = login(hub, "lena", "wrong password 5")  # the fifth failure locks the account
     assert r.status_code == 200 and "This account is locked for 10 more minutes" in r.text, r.text[-2000:]
-    _, r = login(hub, "dora", password)  # the right password does not get in while locked
+    _, r = login(hub, "lena", password)  # the right password does not get in while locked
     assert r.status_code == 200, r.status_code
     found = re.search(r"locked for (\d+) more minutes? after (\d+) failed logins", r.text)
     assert found and found.group(1) == "10" and found.group(2) == "5", r.text[-2000:]
