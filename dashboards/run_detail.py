@@ -202,7 +202,8 @@ def view(state: RunDetailState, *, refresh_ms: int | None = REFRESH_MS) -> Viewa
     if not state.found:
         set_title("Run not found")
         body = notice(state.message or NOT_FOUND, "stockbot-not-found")
-        return shell(state.viewer, "runs", f"Run {state.run_id}", body)
+        # the id came from the URL: shown as text, never as markup
+        return shell(state.viewer, "runs", f"Run {html.escape(state.run_id)}", body)
     set_title(f"Run {state.run_id}")
 
     header = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["stockbot-run-header"])

@@ -295,6 +295,8 @@ def _comparison(state: RunsListState) -> pn.Column:
     def show(*_: Any) -> None:
         metrics.value = state.compare_table()
         differences = state.compare_config()
+        # the columns are run names (the user's own text): Tabulator puts header titles in as HTML
+        config.titles = {str(c): html.escape(str(c)) for c in differences.columns}
         config.value = differences
         curves = state.compare_equity()
         chart.object = compare_chart_v2(curves) if len(curves) else None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from jupyterhub.services.auth import HubOAuthenticated
+from pymongo.errors import ConnectionFailure
 from tornado.web import Finish, HTTPError, RequestHandler
 
 from dashboards.viewer import Viewer
@@ -122,8 +123,15 @@ class APIHandler(HubOAuthenticated, RequestHandler):
         return body
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """A blocking store or file call, run in a thread (the event loop serves everyone)."""
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        """A blocking store or file call, run in a thread (the event loop serves everyone). A store
+        that cannot be reached (it restarts within seconds under ``make run``) answers 503."""
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except ConnectionFailure as e:
+            log.warning("the store is unreachable: %s", e)
+            self.set_header("Retry-After", "5")
+            self.fail(503, "the run store cannot be reached right now; try again in a few seconds")
+            raise  # fail() always raises Finish; this keeps type checkers content
 
     async def visible_run(self, run_id: str) -> dict[str, Any]:
         """The run if this user may see it (owner or admin); 404 otherwise, whether or not it exists."""
@@ -260,6 +268,9 @@ class RunEditHandler(RunHandler):
             refuse_conflict(self, e)
         if not deleted:
             self.fail(404, f"no run {run_id!r}")
+        from hub.reports import forget_report
+
+        await self.call(forget_report, run_id)
         log.info("%s deleted run %s", self.user.name, run_id)
         self.write({"id": run_id, "deleted": True})
 

@@ -55,9 +55,10 @@ class LoginHandler(NativeLoginHandler):
 
 
 def lockout_message(authenticator: Any, username: str) -> str | None:
-    """What a locked-out account is told at login (NativeAuthenticator says only "invalid username
-    or password", so a person keeps typing the right password into a locked account); None when
-    ``username`` is not locked. Only accounts that exist are ever locked."""
+    """What a locked-out name is told at login (NativeAuthenticator says only "invalid username or
+    password", so a person keeps typing the right password into a locked account); None when
+    ``username`` is not locked. Names without an account lock the same way (see
+    :meth:`StockBotAuthenticator.authenticate`), so the message reveals nothing about who exists."""
     name = authenticator.normalize_username(username)
     if not authenticator.allowed_failed_logins or not authenticator.is_blocked(name):
         return None
@@ -101,6 +102,16 @@ class StockBotAuthenticator(NativeAuthenticator):
                     file=sys.stderr,
                     flush=True,
                 )
+
+    async def authenticate(self, handler: Any, data: dict[str, Any]) -> str | None:
+        """NativeAuthenticator's, except that failed logins of names without an account are counted
+        too: otherwise only real accounts would ever be "locked", and the lock-out message would
+        tell anyone which names exist."""
+        username = self.normalize_username(data.get("username", ""))
+        if username and self.get_user(username) is None:
+            self.add_login_attempt(username)
+            return None
+        return await super().authenticate(handler, data)  # type: ignore[no-any-return]
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         return [

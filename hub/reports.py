@@ -66,6 +66,12 @@ class NotebookHandler(APIHandler):
         self.finish(html)
 
 
+def forget_report(run_id: str) -> None:
+    """Remove the cached reports of a run (every template version): a deleted run leaves none."""
+    for cached in (stockbot_home() / "cache" / "notebooks").glob(f"{run_id}.*html"):
+        cached.unlink(missing_ok=True)
+
+
 def notebook_html(path: Path, cache: bool) -> str:
     """nbconvert's HTML of ``path``, library addresses as the notebook has them. A finished run's
     is cached outside the run folder (the run's files stay what the job wrote), written whole

@@ -281,7 +281,7 @@ class RegimeConfig(StrictModel):
     covariance_type: Literal["full", "diag", "spherical", "tied"] = "full"
     n_iter: int = Field(default=200, ge=1, le=100_000)
     tol: float = Field(default=1e-4, gt=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, description="numpy seeds are 32-bit")
     order_by: str | None = Field(
         default=None,
         description="column whose state means order the states (default: first 'ret_' column)",
@@ -379,8 +379,8 @@ class EnvConfig(StrictModel):
     observation: Literal["flat", "window"] = "window"
     window: int = Field(default=32, ge=1, le=512)
     reward: Literal["log_return"] = "log_return"
-    turnover_penalty: float = Field(default=0.0, ge=0)
-    drawdown_penalty: float = Field(default=0.0, ge=0)
+    turnover_penalty: float = Field(default=0.0, ge=0, le=100)
+    drawdown_penalty: float = Field(default=0.0, ge=0, le=100)
     short: bool = False
     rebalance_threshold: float = Field(default=0.0, ge=0, lt=1)
     fractional_shares: bool = True

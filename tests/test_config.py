@@ -153,6 +153,9 @@ def test_lax_types_that_are_choices_still_work() -> None:
         (TrainConfig, {"features": {"sma": [10**5]}}, "features.sma"),
         (TrainConfig, {"env": {"episode_bars": 10**7}}, "env.episode_bars"),
         (TrainConfig, {"data": {"provider": "csv", "path": "bars.csv\x00.png"}}, "data.path"),
+        (TrainConfig, {"regimes": {"seed": 2**40}}, "regimes.seed"),
+        (TrainConfig, {"regimes": {"seed": -1}}, "regimes.seed"),
+        (TrainConfig, {"env": {"turnover_penalty": 1e300}}, "env.turnover_penalty"),
     ],
 )
 def test_money_and_sizes_are_bounded(kind: type, raw: dict, field: str) -> None:

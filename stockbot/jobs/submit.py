@@ -90,6 +90,8 @@ def _check_parent(
     doc = store.get(run_id)
     if doc is None or (owner is not None and doc.get("owner") != owner):
         raise ConfigError.at(f"{field}.run_id", f"no run {run_id!r}")
+    if doc.get("deleting_at") is not None:  # its folder may be gone already
+        raise ConfigError.at(f"{field}.run_id", f"run {run_id} is being deleted")
     if doc["kind"] != kind or doc["status"] != RunStatus.SUCCEEDED.value:
         raise ConfigError.at(
             f"{field}.run_id", f"{run_id} is a {doc['status']} {doc['kind']} run; need a succeeded {kind}"

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from pymongo.errors import ConnectionFailure
 
 from stockbot.jobs.kinds import job_kind, notebooks_dir, run_dir
+from stockbot.jobs.watchdog import TERM_GRACE as WATCHDOG_GRACE
 from stockbot.procs import alive
 from stockbot.progress import PROGRESS_PREFIX
 from stockbot.store.runs import RunStatus, RunStore, heartbeat_seconds, now, stale_seconds
@@ -213,6 +214,14 @@ class Supervisor:
                     self.store.update_running(self.run_id, {"progress": progress} if progress else {})
                     last = time.monotonic()
                 doc = self.store.get(self.run_id)
+                if doc is not None and doc.get("status") != RunStatus.RUNNING.value:
+                    # someone else ended the run (recovery found it lost during a long store
+                    # outage): its results would never be adopted, so the job stops here
+                    log.warning("run %s is %s elsewhere: ending its job", self.run_id, doc.get("status"))
+                    self.cancelled.set()
+                    if self.proc is not None:
+                        kill_group(self.proc.pid)
+                    return
             except ConnectionFailure as e:  # the store restarts: beat again once it is back
                 if progress is not None:
                     with self._progress_lock:
@@ -289,7 +298,8 @@ def recover(store: RunStore, exclude: Iterable[str] = ()) -> list[str]:
             continue
         pgid = executor.get("pgid")
         if pgid and on_host:
-            kill_group(int(pgid), grace=1.0)
+            # longer than the watchdog's own grace: it ends the kernel, which is not in the group
+            kill_group(int(pgid), grace=WATCHDOG_GRACE + 2.0)
         if store.mark_lost(doc["_id"], beat, why):
             log.warning("run %s is lost: %s", doc["_id"], why)
             lost.append(doc["_id"])

@@ -592,3 +592,10 @@ def test_the_metrics_table_is_text_before_and_after_results(store: RunStore) -> 
     assert list(full.columns) == list(empty.columns) and all(str(dtype) == "object" for dtype in full.dtypes)
     sharpe = full.set_index(fmt.column_label("metric")).loc[fmt.METRIC_LABELS["sharpe"]]
     assert list(sharpe) == ["1.70", "1.10"]
+
+
+def test_a_missing_runs_page_shows_the_id_from_the_url_as_text(store: RunStore) -> None:
+    bad = '<img src=x onerror="alert(1)">'
+    page = run_detail.view(RunDetailState(ALICE, bad), refresh_ms=None)
+    titles = [p.object for p in page.select(pn.pane.Markdown) if "Run " in str(p.object)]
+    assert titles and all(bad not in t and "&lt;img" in t for t in titles), titles

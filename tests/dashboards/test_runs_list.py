@@ -506,3 +506,22 @@ def test_tables_are_text_even_when_empty(store: RunStore) -> None:
     assert {c: str(t) for c, t in table.dtypes.items() if str(t) != "object"} == {"Progress": "float64"}
     assert all(str(t) == "object" for t in state.compare_table().dtypes)
     assert all(str(t) == "object" for t in state.compare_config().dtypes)
+
+
+def test_run_names_in_the_compare_headers_are_text_not_markup(runs: RunStore) -> None:
+    """Tabulator writes header titles as HTML: a run named like a tag must not become one (an
+    admin comparing that user's runs would run the user's script)."""
+    import panel as pn
+
+    a, b = "20261101-120000-backtest-000a", "20261101-120100-backtest-000b"
+    evil = '<img src=x onerror="alert(1)">'
+    runs.col.update_one({"_id": a}, {"$set": {"name": evil, "config": {"rf": 0.0}}})
+    runs.col.update_one({"_id": b}, {"$set": {"name": "plain", "config": {"rf": 0.01}}})
+    state = RunsListState(Viewer("root", True), store=runs)
+    state.refresh()
+    page = runs_list.view(state, refresh_ms=None)
+    state.select([a, b])
+    config = next(t for t in page.select(pn.widgets.Tabulator) if "stockbot-compare-config" in t.css_classes)
+    assert evil in config.value.columns  # the data keeps the name as it is
+    assert config.titles[evil] == "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
+    assert all("<" not in title for title in config.titles.values())

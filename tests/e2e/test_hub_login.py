@@ -59,9 +59,12 @@ def test_a_locked_account_is_told_so_and_for_how_long(hub: Hub, admin: requests.
     assert r.status_code == 200, r.status_code
     found = re.search(r"locked for (\d+) more minutes? after (\d+) failed logins", r.text)
     assert found and found.group(1) == "10" and found.group(2) == "5", r.text[-2000:]
-    # someone who does not exist is not told anything new
-    _, r = login(hub, "nobody-here", "whatever it is")
-    assert "Invalid username or password" in r.text and "locked" not in r.text
+    # a name without an account is answered the same way: the lock-out reveals nobody's existence
+    for attempt in range(1, 5):
+        _, r = login(hub, "nobody-here", f"whatever it is {attempt}")
+        assert "Invalid username or password" in r.text and "locked" not in r.text
+    _, r = login(hub, "nobody-here", "whatever it is 5")
+    assert "This account is locked for 10 more minutes after 5 failed logins" in r.text
 
 
 def test_sign_up_waits_for_the_admins_approval(hub: Hub, admin: requests.Session) -> None:

@@ -112,3 +112,27 @@ def test_a_store_restart_does_not_end_running_supervisors(job_home: Path, store:
     assert done["status"] == "succeeded", done.get("error")
     assert executor_status()["running"]
     assert stop_executor()
+
+
+def test_a_run_ended_elsewhere_stops_its_job(job_home: Path, store: RunStore) -> None:
+    """Recovery on another host (a shared store) may mark a run lost while its supervisor still
+    runs it, after a long store outage: the supervisor then ends the job instead of finishing it
+    unseen, and the run stays lost."""
+    ensure_executor(concurrency=1)
+    run_id = submit("train", LONG_TRAIN, store=store)
+    doc = wait_until(
+        store, run_id, lambda d: d["status"] == "running" and (d["progress"].get("step") or 0) > 0
+    )
+    job = process_tree(doc["executor"]["pgid"])
+    assert store.mark_lost(run_id, doc["heartbeat_at"], "found lost elsewhere") or store.mark_lost(
+        run_id,
+        store.get(run_id)["heartbeat_at"],
+        "found lost elsewhere",  # type: ignore[index]
+    )
+    deadline = time.monotonic() + 15
+    while still_alive(job) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not still_alive(job), still_alive(job)
+    after = store.get(run_id)
+    assert after is not None and after["status"] == "failed" and after["error"]["type"] == "lost"
+    assert executor_status()["running"]  # the executor goes on

@@ -212,3 +212,25 @@ def test_a_backtest_trades_only_its_trained_universe(job_home: Path, store: RunS
         store=store,
     )
     store.request_cancel(ok)
+
+
+def test_a_run_being_deleted_is_no_parent(job_home: Path, store: RunStore) -> None:
+    """Delete checks who depends on a run, then removes it: a backtest submitted in between would
+    be queued on a parent that is going away."""
+    from stockbot.store.runs import RunStatus, now
+
+    trained = "20261201-130000-train-0c0c"
+    store.create(
+        {
+            "_id": trained,
+            "kind": "train",
+            "owner": "tester",
+            "status": RunStatus.SUCCEEDED.value,
+            "created_at": now(),
+            "config": {"data": {"symbols": ["KO"]}},
+        }
+    )
+    store.col.update_one({"_id": trained}, {"$set": {"deleting_at": now()}})
+    with pytest.raises(ConfigError) as err:
+        submit("backtest", {"policy": {"type": "run", "run_id": trained}}, store=store)
+    assert err.value.errors[0]["field"] == "policy.run_id" and "being deleted" in str(err.value)
