@@ -124,11 +124,14 @@ def test_a_run_ended_elsewhere_stops_its_job(job_home: Path, store: RunStore) ->
         store, run_id, lambda d: d["status"] == "running" and (d["progress"].get("step") or 0) > 0
     )
     job = process_tree(doc["executor"]["pgid"])
-    assert store.mark_lost(run_id, doc["heartbeat_at"], "found lost elsewhere") or store.mark_lost(
-        run_id,
-        store.get(run_id)["heartbeat_at"],
-        "found lost elsewhere",  # type: ignore[index]
-    )
+    # compare-and-set on the heartbeat, which the supervisor moves every second: retry on a move
+    marked = False
+    for _ in range(20):
+        beat = store.get(run_id)["heartbeat_at"]  # type: ignore[index]
+        if store.mark_lost(run_id, beat, "found lost elsewhere"):
+            marked = True
+            break
+    assert marked
     deadline = time.monotonic() + 15
     while still_alive(job) and time.monotonic() < deadline:
         time.sleep(0.1)
