@@ -4,47 +4,20 @@ with its chart. Screenshots go to ``test-output/screenshots/``."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import need
+from tests.e2e.browser import SHOTS, chromium_page
 from tests.e2e.conftest import ADMIN_PASSWORD, Hub
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
-SHOTS = Path(__file__).parents[2] / "test-output" / "screenshots"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 @pytest.fixture(scope="module")
-def page(hub: Hub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    chromium = shutil.which("chromium")
-    need(chromium is not None, "Debian's chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
-        context = browser.new_context(base_url=hub.url, viewport={"width": 1400, "height": 1000})
-        p = context.new_page()
-        errors: list[str] = []
-        p.on("pageerror", lambda e: errors.append(str(e)))
-        p.errors = errors  # type: ignore[attr-defined]
-        try:
-            yield p
-        finally:
-            context.close()
-            browser.close()
+def page(hub: Hub) -> Iterator[object]:
+    with chromium_page(hub.url) as p:
+        yield p
 
 
 def shot(page: object, name: str) -> None:

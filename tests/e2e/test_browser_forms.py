@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,21 +15,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.conftest import need
+from tests.e2e.browser import SHOTS, chromium_page
 from tests.e2e.conftest import ADMIN_PASSWORD, Hub
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
-SHOTS = Path(__file__).parents[2] / "test-output" / "screenshots"
 DOW29 = Path(__file__).parents[2] / "stockbot" / "data" / "sample" / "dow29.csv.gz"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WIDTH, HEIGHT = 1400, 900
 TRAINED_ID = "20261101-120000-train-0f0f"
 TRAINED = {
@@ -41,28 +31,13 @@ TRAINED = {
 
 @pytest.fixture(scope="module")
 def page(hub: Hub) -> Iterator[Any]:
-    chromium = shutil.which("chromium")
-    need(chromium is not None, "Debian's chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
-        context = browser.new_context(base_url=hub.url, viewport={"width": WIDTH, "height": HEIGHT})
-        p = context.new_page()
-        errors: list[str] = []
-        p.on("pageerror", lambda e: errors.append(str(e)))
-        p.errors = errors
+    with chromium_page(hub.url, WIDTH, HEIGHT) as p:
         p.goto("/hub/login")
         p.fill("#username_input", "admin")
         p.fill("#password_input", ADMIN_PASSWORD)
         p.click("#login_submit")
         p.wait_for_url("**/services/stockbot/dashboard", timeout=60_000)
-        try:
-            yield p
-        finally:
-            context.close()
-            browser.close()
+        yield p
 
 
 @pytest.fixture(scope="module")

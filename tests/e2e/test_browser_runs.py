@@ -5,7 +5,6 @@ list (delete only after its confirmation). Screenshots go to ``test-output/scree
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,9 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import need
+from tests.e2e.browser import SHOTS, chromium_page
 from tests.e2e.conftest import Hub, admin_session, new_user
-from tests.e2e.test_browser import ARGS, SHOTS
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
@@ -25,25 +23,9 @@ STEP = ".stockbot-gs-status [data-step={}]"
 
 @pytest.fixture(scope="module")
 def page(hub: Hub) -> Iterator[Any]:
-    chromium = shutil.which("chromium")
-    need(chromium is not None, "Debian's chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
     new_user(hub, admin_session(hub), USER, PASSWORD)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
-        context = browser.new_context(base_url=hub.url, viewport={"width": 1400, "height": 1000})
-        p = context.new_page()
-        errors: list[str] = []
-        p.on("pageerror", lambda e: errors.append(str(e)))
-        p.on("dialog", lambda d: errors.append(f"unexpected dialog: {d.message}"))
-        p.errors = errors
-        try:
-            yield p
-        finally:
-            context.close()
-            browser.close()
+    with chromium_page(hub.url, dialogs_are_errors=True) as p:
+        yield p
 
 
 def shot(p: Any, name: str) -> None:

@@ -20,8 +20,8 @@ import pytest
 import requests
 
 from tests.conftest import need
+from tests.e2e.browser import ARGS, SHOTS
 from tests.e2e.conftest import Hub, admin_session, api_token, new_user
-from tests.e2e.test_browser import ARGS, SHOTS
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
