@@ -3,6 +3,7 @@ against ``STOCKBOT_TEST_MONGO_URI`` when that is set (a real MongoDB)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,9 +19,9 @@ from stockbot.store.server import ensure_store, stop_store
 BACKENDS = ["secantus"] + (["mongodb"] if os.environ.get("STOCKBOT_TEST_MONGO_URI") else [])
 
 
-@pytest.fixture(scope="session")
-def secantus_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("secantus-home")
+@contextlib.contextmanager
+def embedded_store(home: Path) -> Iterator[Path]:
+    """The embedded store of ``home`` (not a configured MongoDB), started for the block."""
     saved = os.environ.pop("STOCKBOT_MONGO_URI", None)
     try:
         ensure_store(home)
@@ -29,6 +30,12 @@ def secantus_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         stop_store(home)
         if saved is not None:
             os.environ["STOCKBOT_MONGO_URI"] = saved
+
+
+@pytest.fixture(scope="session")
+def secantus_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with embedded_store(tmp_path_factory.mktemp("secantus-home")) as home:
+        yield home
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import stat
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pymongo.errors import OperationFailure
 from stockbot.errors import StoreError
 from stockbot.store import db as store_db
 from stockbot.store.server import ensure_store, stop_store, store_status
+from tests.store.conftest import embedded_store
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,15 +29,8 @@ AUTHENTICATION_FAILED = 18
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A home whose store was started once (the first start, which creates the credential)."""
-    home = tmp_path_factory.mktemp("auth-home")
-    saved = os.environ.pop("STOCKBOT_MONGO_URI", None)
-    try:
-        ensure_store(home)
+    with embedded_store(tmp_path_factory.mktemp("auth-home")) as home:
         yield home
-    finally:
-        stop_store(home)
-        if saved is not None:
-            os.environ["STOCKBOT_MONGO_URI"] = saved
 
 
 def _port(home: Path) -> int:
