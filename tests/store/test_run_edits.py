@@ -419,6 +419,16 @@ def test_many_runs_sorted_and_searched_with_totals(db: Database) -> None:
     page, total = store.list(search="run 1", sort="metrics.sharpe", limit=30, skip=30)
     ref = hits.sort_values(["sharpe", "id"], ascending=False, na_position="last")
     assert total == len(hits) and [d["_id"] for d in page] == list(ref["id"])[30:60]
+    # everyone's newest first (above the direct-query size, archived runs dropped after reading)
+    for i in (0, 1, 3, 60):
+        store.archive(rid(i))
+    live = frame[~frame["id"].isin([rid(i) for i in (0, 1, 3, 10, 60)])]
+    newest = live.sort_values("created_at", ascending=False)
+    for skip in (0, 45, 200):
+        page, total = store.list(limit=50, skip=skip)
+        assert total == len(live) and [d["_id"] for d in page] == list(newest["id"])[skip : skip + 50]
+    page, total = store.list(archived=True, limit=50)
+    assert total == 5 and {d["_id"] for d in page} == {rid(i) for i in (0, 1, 3, 10, 60)}
 
 
 def test_the_local_runs_client_edits_archives_and_deletes_only_its_owners_runs(
