@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -255,3 +255,9 @@ def timestamp(value: dt.datetime | dt.date | str | None) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     raise TypeError(f"a timestamp must be a datetime, date or ISO string, got {type(value).__name__}")
+
+
+def text_table(columns: Mapping[str, Sequence[object]]) -> pd.DataFrame:
+    """A table of text columns, object-typed even while empty: Tabulator keeps the formatter it
+    picked for a column's first value (an empty float column, then text shown as NaN)."""
+    return pd.DataFrame({k: pd.Series(list(v), dtype=object) for k, v in columns.items()})

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import re
 import secrets
@@ -121,13 +120,11 @@ class Watch:
     def _check(self) -> None:
         from stockbot.jobs import ensure_executor, executor_status
         from stockbot.procs import alive
-        from stockbot.store.server import ensure_store
+        from stockbot.store.server import ensure_store, recorded_store
 
         if self.store:
-            try:  # the server's record (store.json): only its pid, no connection every second
-                pid = json.loads((self.home / "store.json").read_text()).get("pid")
-            except (OSError, ValueError):
-                pid = None
+            record = recorded_store(self.home)  # its pid only: no connection every second
+            pid = record.pid if record else None
             if not alive(pid):
                 self.console.say(f"! the store (pid {pid}) died: restarting it")
                 info = ensure_store(self.home)

@@ -287,9 +287,7 @@ class RunDetailState(param.Parameterized):
                 columns[fmt.column_label(label)] = [
                     fmt.format_metric(k, v) for k, v in zip(table["metric"], values, strict=True)
                 ]
-        # text columns even while empty: Tabulator keeps the formatter it chose for the first value
-        # it was given (an empty float column, then text shown as NaN)
-        return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()})
+        return fmt.text_table(columns)
 
     def trades_table(self) -> pd.DataFrame | None:
         """The fills with the P&L each realised (against the position's average cost, net of fees),

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import param
 
-from dashboards.format import COLUMN_LABELS, METRIC_LABELS, format_metric, timestamp
+from dashboards.format import COLUMN_LABELS, METRIC_LABELS, format_metric, text_table, timestamp
 from dashboards.state.compare import BENCHMARK, POLICY, compare_curves, config_differences, unique_labels
 from dashboards.state.files import read_summary
 from dashboards.viewer import Viewer, service_prefix
@@ -364,9 +364,7 @@ class RunsListState(param.Parameterized):
             "series": list(raw["series"]),
             **{k: [format_metric(k, None if pd.isna(v) else float(v)) for v in raw[k]] for k in METRIC_KEYS},
         }
-        # text columns even when nothing is selected (see :meth:`table`)
-        shown = pd.DataFrame({k: pd.Series(v, dtype="object") for k, v in columns.items()})
-        return shown.rename(columns=COLUMN_LABELS)
+        return text_table(columns).rename(columns=COLUMN_LABELS)
 
     def compare_config(self) -> pd.DataFrame:
         """The config keys whose values differ between the selected runs (dotted keys; one column

@@ -193,9 +193,14 @@ class Supervisor:
         with self._progress_lock:
             self._progress = progress
 
-    def _flush_progress(self) -> None:
+    def _take_progress(self) -> dict[str, Any] | None:
+        """The newest progress line not yet written (and no longer pending)."""
         with self._progress_lock:
             progress, self._progress = self._progress, None
+        return progress
+
+    def _flush_progress(self) -> None:
+        progress = self._take_progress()
         if progress is not None:
             persist(self.store.update_running, self.run_id, {"progress": progress})
 
@@ -208,8 +213,7 @@ class Supervisor:
         while not self.done.wait(tick):
             progress = None
             try:
-                with self._progress_lock:
-                    progress, self._progress = self._progress, None
+                progress = self._take_progress()
                 if progress is not None or time.monotonic() - last >= every:
                     self.store.update_running(self.run_id, {"progress": progress} if progress else {})
                     last = time.monotonic()
@@ -283,7 +287,7 @@ def recover(store: RunStore, exclude: Iterable[str] = ()) -> list[str]:
     host = socket.gethostname()
     skip = set(exclude)
     cutoff = now().timestamp() - stale_seconds()
-    for doc in store.stale_running(max_age=0):  # every running run
+    for doc in store.running():
         if doc["_id"] in skip:
             continue
         executor = doc.get("executor") or {}

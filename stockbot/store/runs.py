@@ -68,6 +68,9 @@ def _archived_filter(archived: bool | None) -> dict[str, Any]:
     return {"archived_at": {"$ne": None}} if archived else {"archived_at": None}
 
 
+_SUPERVISED_RUNNING = {"status": RunStatus.RUNNING.value, "kind": {"$ne": "external"}}
+
+
 def _not_archived(doc: dict[str, Any]) -> bool:
     return doc.get("archived_at") is None
 
@@ -533,11 +536,14 @@ class RunStore:
             return_document=ReturnDocument.AFTER,
         ) or self.get(run_id)
 
+    def running(self) -> list[dict[str, Any]]:
+        """Every running run a supervisor here could own (external runs are records of jobs that
+        ran elsewhere: nobody here beats their heartbeat)."""
+        return list(self.col.find(_SUPERVISED_RUNNING))
+
     def stale_running(self, max_age: float | None = None) -> list[dict[str, Any]]:
         cutoff = now() - dt.timedelta(seconds=stale_seconds() if max_age is None else max_age)
-        # external runs are records of jobs that ran elsewhere: nobody here beats their heartbeat
-        query = {"status": RunStatus.RUNNING.value, "kind": {"$ne": "external"}}
-        return list(self.col.find({**query, "heartbeat_at": {"$lt": cutoff}}))
+        return list(self.col.find({**_SUPERVISED_RUNNING, "heartbeat_at": {"$lt": cutoff}}))
 
     def mark_lost(self, run_id: str, heartbeat_at: Any, message: str) -> bool:
         """Fail a stale run, unless its heartbeat moved since it was read."""

@@ -163,6 +163,11 @@ def _recorded(info_path: Path) -> StoreInfo | None:
         return None
 
 
+def recorded_store(home: Path | None = None) -> StoreInfo | None:
+    """The embedded server this home recorded (``store.json``), without connecting to it."""
+    return _recorded(_Files(home or stockbot_home()).info)
+
+
 def _write_private(path: Path, text: str) -> None:
     """Replace ``path`` atomically with a file only this account can read, whatever the umask."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -363,7 +368,7 @@ def store_status(home: Path | None = None) -> dict[str, object]:
     if os.environ.get("STOCKBOT_MONGO_URI"):
         uri = os.environ["STOCKBOT_MONGO_URI"]
         return {"embedded": False, "uri": redact(uri), "up": ping(uri)}
-    current = _recorded(_Files(home or stockbot_home()).info)
+    current = recorded_store(home)
     if current is None:
         return {"embedded": True, "up": False}
     return {

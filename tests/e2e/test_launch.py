@@ -21,6 +21,7 @@ import requests
 from stockbot.procs import alive
 from tests.conftest import need
 from tests.e2e.conftest import CHP, Hub, free_port, login
+from tests.jobs.helpers import process_tree, still_alive
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 ROOT = Path(__file__).parents[2]
@@ -141,13 +142,6 @@ def test_a_hub_that_cannot_start_still_shows_the_new_password(tmp_path: Path) ->
     assert not [name for name, p in ports.items() if listening(p)]
 
 
-def _tree(root: int) -> dict[int, str]:
-    """pid -> command line of ``root`` and every live process below it."""
-    from tests.jobs.test_recovery import process_tree
-
-    return process_tree(root)
-
-
 @pytest.fixture
 def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     """``make run`` on free ports; this test's own calls use the same home (and so its store)."""
@@ -177,14 +171,12 @@ def _running_training(home: Path) -> tuple[str, dict[str, str]]:
     doc = wait_until(
         store, run_id, lambda d: d["status"] == "running" and (d["progress"].get("step") or 0) > 0
     )
-    tree = _tree(doc["executor"]["pgid"])
+    tree = process_tree(doc["executor"]["pgid"])
     assert any("ipykernel" in cmd for cmd in tree.values()), tree
     return run_id, tree  # type: ignore[return-value]
 
 
 def _gone(tree: dict[int, str], within: float) -> bool:
-    from tests.jobs.test_recovery import still_alive
-
     deadline = time.monotonic() + within
     while still_alive(tree) and time.monotonic() < deadline:
         time.sleep(0.1)

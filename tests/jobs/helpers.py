@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from stockbot.store import RunStore
@@ -32,3 +33,39 @@ def group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def process_tree(root: int) -> dict[int, str]:
+    """pid -> command line of ``root`` and every live process below it, read from /proc."""
+    parents, cmds = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parents[int(entry.name)], cmds[int(entry.name)] = int(fields[1]), cmd
+    tree, frontier = {}, [root]
+    while frontier:
+        pid = frontier.pop()
+        if pid in cmds:
+            tree[pid] = cmds[pid]
+            frontier.extend(child for child, parent in parents.items() if parent == pid)
+    return tree
+
+
+def still_alive(pids: dict[int, str]) -> dict[int, str]:
+    """Those of ``pids`` that still run the same command (a pid may have been reused)."""
+    out = {}
+    for pid, cmd in pids.items():
+        try:
+            now = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if now == cmd and state != "Z":
+            out[pid] = cmd
+    return out

@@ -15,45 +15,9 @@ import pytest
 from stockbot.jobs import ensure_executor, executor_status, stop_executor, submit, wait_for
 from stockbot.store import RunStore
 from stockbot.store.server import ensure_store, store_status
-from tests.jobs.helpers import LONG_TRAIN, group_alive, wait_until
+from tests.jobs.helpers import LONG_TRAIN, group_alive, process_tree, still_alive, wait_until
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
-
-
-def process_tree(root: int) -> dict[int, str]:
-    """pid -> command line of ``root`` and every live process below it, read from /proc."""
-    parents, cmds = {}, {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            parents[int(entry.name)], cmds[int(entry.name)] = int(fields[1]), cmd
-    tree, frontier = {}, [root]
-    while frontier:
-        pid = frontier.pop()
-        if pid in cmds:
-            tree[pid] = cmds[pid]
-            frontier.extend(child for child, parent in parents.items() if parent == pid)
-    return tree
-
-
-def still_alive(pids: dict[int, str]) -> dict[int, str]:
-    """Those of ``pids`` that still run the same command (a pid may have been reused)."""
-    out = {}
-    for pid, cmd in pids.items():
-        try:
-            now = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if now == cmd and state != "Z":
-            out[pid] = cmd
-    return out
 
 
 def test_kill_9_executor_ends_the_job_group_and_the_run_is_lost(job_home: Path, store: RunStore) -> None:
