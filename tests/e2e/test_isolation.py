@@ -8,6 +8,7 @@ and to use the store. The accounts are removed afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -79,6 +80,25 @@ def _reachable(path: Path) -> bool:
     return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
 
 
+@contextlib.contextmanager
+def _passable(*paths: Path) -> Iterator[None]:
+    """Let every account pass through (never list or read) the folders above ``paths`` for the
+    block, as a deployment's /srv allows: a checkout made with ``mktemp -d`` sits in a 0700
+    folder, which would leave the platform's code out of the accounts' reach. Modes are restored."""
+    changed: dict[Path, int] = {}
+    for path in paths:
+        for folder in (path, *path.parents):
+            mode = folder.stat().st_mode
+            if folder not in changed and not mode & 0o001:
+                changed[folder] = stat.S_IMODE(mode)
+                folder.chmod(stat.S_IMODE(mode) | 0o001)
+    try:
+        yield
+    finally:
+        for folder, mode in changed.items():
+            folder.chmod(mode)
+
+
 def _python_for_accounts(root: Path) -> Path:
     """An interpreter every account can run, on the tests' own packages. The tests' interpreter
     may live where other accounts cannot reach it (on these machines: under /root, 0700), as a
@@ -134,7 +154,8 @@ def accounts() -> Iterator[tuple[Path, list[str], Path]]:
             )
             assert r.returncode == 0, r.stderr
             made.append(name)
-        yield root, names, _python_for_accounts(root)
+        with _passable(Path(sysconfig.get_path("purelib")), Path(__file__).parents[2]):
+            yield root, names, _python_for_accounts(root)
     finally:
         for name in made:
             r = _run("userdel", "--remove", name)
