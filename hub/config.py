@@ -90,6 +90,10 @@ def configure(c: Any, root: Path) -> None:
         "STOCKBOT_HOME": str(home),
         # notebooks in a user's server reach the service directly (their token authenticates them)
         "STOCKBOT_SERVICE_URL": f"{service_url}/services/{SERVICE}/",
+        # the user's server's Voila pages ask no public CDN for anything (hub/jupyter/: a template
+        # linking Font Awesome from the server itself, and MathJax from JupyterLab's bundle)
+        "JUPYTER_CONFIG_PATH": str(root / "hub" / "jupyter" / "config"),
+        "JUPYTER_PATH": str(root / "hub" / "jupyter" / "share"),
     }
     _service(c, root, home, service_url, passed)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,7 +58,7 @@ def test_the_notebook_lists_the_users_runs_and_plots_one(
     outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
-    assert "1 runs of alice" in text
+    assert "1 run of alice" in text
     assert mine in text and theirs not in text
     widget_views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(widget_views) == 2  # the run chooser and the chart's output area
@@ -66,3 +67,11 @@ def test_the_notebook_lists_the_users_runs_and_plots_one(
     drawn = [o for m in state.values() if m["model_name"] == "OutputModel" for o in m["state"]["outputs"]]
     assert not [o for o in drawn if o["output_type"] == "error"]
     assert any("application/vnd.holoviews_exec.v0+json" in o.get("data", {}) for o in drawn)
+    # BokehJS and Panel load inline, once: no loader names a file to fetch (hvplot's own load,
+    # without `inline`, would ask Panel's CDN for its ES-module polyfill)
+    loaded = [
+        re.findall(r"const js_urls = \[(.*?)\];", o["data"]["application/javascript"])
+        for o in outputs
+        if "application/vnd.holoviews_load.v0+json" in o.get("data", {})
+    ]
+    assert [urls for urls in loaded if urls] == [[""]], [urls for urls in loaded if urls]

@@ -292,6 +292,16 @@ def test_the_users_server_runs_as_its_account_without_any_store_credential(
         assert (Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0]) == str(
             pwd.getpwnam(first).pw_uid
         )
+        # it loads the platform's Jupyter settings (its Voila pages ask no CDN), which it can read
+        assert f"JUPYTER_CONFIG_PATH={ROOT / 'hub' / 'jupyter' / 'config'}".encode() in environ.split(b"\0")
+    for shared in ("config/jupyter_server_config.json", "share/voila/templates/stockbot/index.html.j2"):
+        r = subprocess.run(
+            ["runuser", "-u", first, "--", "cat", str(ROOT / "hub" / "jupyter" / shared)],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        assert r.returncode == 0 and r.stdout, (shared, r.stderr)
 
 
 def test_everything_the_platform_wrote_is_private(
