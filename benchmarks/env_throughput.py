@@ -3,7 +3,8 @@
 The FinRL-style env below follows the design of FinRL's StockTradingEnv (written here for the
 comparison, not imported): each step looks its day up in a long pandas frame (``df.loc[day, :]``),
 rebuilds the state as Python lists (cash, closes, holdings, indicators), checking the number of
-stocks with ``df.tic.unique()`` as FinRL does, and trades stock by stock in a Python loop. Both
+stocks with ``df.tic.unique()`` once per state as FinRL does, and trades stock by stock in a Python
+loop. Both
 run over the bundled dow29 panel with the same feature columns. Prints JSON.
 
     .venv/bin/python benchmarks/env_throughput.py [--seconds 3]
@@ -38,17 +39,21 @@ class FinRLStyleEnv:
     def reset(self) -> list[float]:
         self.day = 0
         self.data = self.df.loc[self.day, :]
-        self.state = [self.initial_cash, *self._col("close"), *[0.0] * self.n]
-        for ind in self.indicators:
-            self.state += self._col(ind)
+        self.state = self._state(self.initial_cash, [0.0] * self.n)
         return self.state
 
-    def _col(self, name: str) -> list[float]:
-        # FinRL branches on the number of stocks with len(df.tic.unique()) > 1 while building each
-        # state, a scan of the whole frame per step; kept here because it is what FinRL does
-        if len(self.df["symbol"].unique()) > 1:
-            return self.data[name].tolist()
-        return [self.data[name]]
+    def _state(self, cash: float, holdings: list[float]) -> list[float]:
+        # FinRL's _update_state branches on the number of stocks with len(df.tic.unique()) > 1: one
+        # scan of the whole frame per step, kept because it is what FinRL does
+        multi = len(self.df["symbol"].unique()) > 1
+
+        def col(name: str) -> list[float]:
+            return self.data[name].tolist() if multi else [self.data[name]]
+
+        state = [cash, *col("close"), *holdings]
+        for ind in self.indicators:
+            state += col(ind)
+        return state
 
     def step(self, actions: np.ndarray) -> tuple[list[float], float, bool]:
         n = self.n
@@ -68,9 +73,7 @@ class FinRLStyleEnv:
         self.day += 1
         self.data = self.df.loc[self.day, :]
         holdings = self.state[n + 1 : 2 * n + 1]
-        self.state = [self.state[0], *self._col("close"), *holdings]
-        for ind in self.indicators:
-            self.state += self._col(ind)
+        self.state = self._state(self.state[0], holdings)
         end = self.state[0] + float(np.dot(self.state[1 : n + 1], holdings))
         return self.state, end - begin, self.day >= self.last_day
 

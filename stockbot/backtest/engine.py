@@ -1,21 +1,23 @@
-"""The deterministic backtest loop: one decision per bar through the shared :class:`Simulator`.
+"""The deterministic backtest loop: one decision per bar through the shared :class:`OrderPath`.
 
-A decider maps a bar index t to target weights (NaN = keep that position). The loop records, per
-bar, equity, cash and exposures marked at the close (the first row is the starting cash at the first
-decision bar), and every fill with its decision and fill bar.
+A decider maps a bar index t to target weights (NaN = keep that position); the path plans and
+builds orders at t's close, the paper venue fills them at t+1's open (or t's close with ``fill:
+close``), the portfolio applies the fills and is marked at t+1's close, and the risk state takes the
+mark. The loop records, per bar, equity, cash and exposures marked at the close (the first row is
+the starting cash at the first decision bar), and every fill with its decision and fill time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from stockbot.backtest.metrics import TRADE_COLUMNS as _TRADE_COLUMNS
 from stockbot.envs.market import MarketData
-from stockbot.execution import Simulator, TradeLog
+from stockbot.execution import Fill, OrderPath
 
 Decider = Callable[[int], np.ndarray]
 
@@ -29,26 +31,32 @@ class Trace:
 
     equity: pd.DataFrame  # EQUITY_COLUMNS
     trades: pd.DataFrame  # TRADE_COLUMNS
+    fills: list[Fill] = field(default_factory=list)
+    events: list[tuple[pd.Timestamp, str]] = field(default_factory=list)  # risk state changes
 
 
-def run_loop(market: MarketData, sim: Simulator, decide: Decider, start: int, end: int) -> Trace:
+def run_loop(market: MarketData, path: OrderPath, decide: Decider, start: int, end: int) -> Trace:
     """Decide at every bar t in [start, end) (fills at t+1 <= end); mark bars start..end."""
     if not 0 <= start < end < market.n_bars:
         raise ValueError(f"backtest bars [{start}, {end}] are outside the data (0..{market.n_bars - 1})")
-    log = TradeLog()
-    sim.log = log
-    sim.reset()
+    path.reset(market.session(start))
     n = end - start + 1
     equity, cash = np.empty(n), np.empty(n)
     gross, net = np.zeros(n), np.zeros(n)
-    equity[0] = cash[0] = sim.equity
+    equity[0] = cash[0] = path.portfolio.equity
+    fills: list[Fill] = []
+    events: list[tuple[pd.Timestamp, str]] = []
+    bar = market.bar(start)
     for k, t in enumerate(range(start, end), start=1):
-        sim.step(t, decide(t))
-        equity[k], cash[k] = sim.equity, sim.cash
-        if sim.equity > 0:
-            value = sim.qty * market.close[t + 1]
-            gross[k] = np.abs(value).sum() / sim.equity
-            net[k] = value.sum() / sim.equity
+        following = market.bar(t + 1)
+        orders = path.decide(decide(t), bar, following)
+        fills += path.fill(orders, bar if path.fill_at_close else following)
+        mark, event = path.mark(following, market.session(t + 1))
+        if event:
+            events.append((following.time, event))
+        equity[k], cash[k] = mark.equity, path.portfolio.cash
+        gross[k], net[k] = mark.gross, mark.net
+        bar = following
     peak = np.maximum.accumulate(equity)
     eq = pd.DataFrame(
         {
@@ -60,22 +68,23 @@ def run_loop(market: MarketData, sim: Simulator, decide: Decider, start: int, en
             "drawdown": equity / peak - 1.0,
         }
     )
-    return Trace(eq, _trades(market, log))
+    return Trace(eq, trades_frame(fills), fills, events)
 
 
-def _trades(market: MarketData, log: TradeLog) -> pd.DataFrame:
+def trades_frame(fills: list[Fill]) -> pd.DataFrame:
+    """``trades.csv``: one row per fill."""
     rows = [
         (
-            market.timestamps[fill_bar],
-            market.timestamps[decision_bar],
-            market.symbols[f.asset],
-            "buy" if f.qty > 0 else "sell",
-            abs(f.qty),
+            f.fill_time,
+            f.decision_time,
+            f.symbol,
+            f.side,
+            f.quantity,
             f.price,
-            abs(f.qty) * f.price,
+            f.notional,
             f.fee,
             f.slippage_cost,
         )
-        for fill_bar, decision_bar, f in log.rows
+        for f in fills
     ]
     return pd.DataFrame(rows, columns=TRADE_COLUMNS)

@@ -16,11 +16,11 @@ from stockbot.backtest.metrics import Conventions, compute_metrics
 from stockbot.backtest.trained import TrainedRun, load_trained, policy_decider
 from stockbot.config import BacktestConfig, CostConfig, RiskConfig
 from stockbot.data import load_bars
-from stockbot.envs.base import TradingEnv
-from stockbot.envs.factory import env_class
+from stockbot.envs.actions import ActionMap
 from stockbot.envs.market import MarketData
+from stockbot.envs.observation import ObservationBuilder
 from stockbot.errors import ConfigError, DataError
-from stockbot.execution import CostModel, RiskLimits, Simulator
+from stockbot.execution import CostModel, OrderPath, RiskLimits
 from stockbot.paths import stockbot_home
 
 MARKET_FILE = "market.json"
@@ -33,7 +33,7 @@ class BacktestResult:
     summary: dict[str, Any]
 
 
-def simulator(
+def order_path(
     market: MarketData,
     costs: CostConfig,
     limits: RiskLimits,
@@ -41,16 +41,17 @@ def simulator(
     *,
     fractional: bool = True,
     threshold: float = 0.0,
-) -> Simulator:
-    return Simulator(
-        market.open,
-        market.close,
+) -> OrderPath:
+    """The order path of a backtest: the planner, order builder, paper venue, portfolio and risk
+    state a paper session uses too."""
+    return OrderPath(
+        market.symbols,
         initial_cash=initial_cash,
         costs=CostModel.from_config(costs),
         limits=limits,
+        threshold=threshold,
         fractional=fractional,
         fill_at_close=costs.fill == "close",
-        rebalance_threshold=threshold,
     )
 
 
@@ -76,7 +77,7 @@ def _summarise(
 
 def evaluate(
     market: MarketData,
-    sim: Simulator,
+    path: OrderPath,
     decide: Decider,
     start: int,
     *,
@@ -86,15 +87,15 @@ def evaluate(
     conventions: Conventions,
     label: str,
 ) -> BacktestResult:
-    """Run ``decide`` through ``sim`` from bar ``start`` to the last bar, and buy-and-hold of the
+    """Run ``decide`` through ``path`` from bar ``start`` to the last bar, and buy-and-hold of the
     same universe with the same costs as the benchmark."""
     end = market.n_bars - 1
     if start >= end:
         raise DataError(f"nothing to backtest: the first decision bar ({start}) is the last bar")
-    trace = run_loop(market, sim, decide, start, end)
+    trace = run_loop(market, path, decide, start, end)
     bench_limits = RiskLimits(risk.max_gross_leverage, max(risk.max_position_weight, 1.0))
-    bench_sim = simulator(market, costs, bench_limits, initial_cash)
-    bench = run_loop(market, bench_sim, baselines.buy_and_hold(market, start), start, end)
+    bench_path = order_path(market, costs, bench_limits, initial_cash)
+    bench = run_loop(market, bench_path, baselines.buy_and_hold(market, start), start, end)
     return BacktestResult(trace, bench, _summarise(trace, bench, costs, conventions, label))
 
 
@@ -106,7 +107,18 @@ def _resolved(
     return costs or cfg.costs, risk or cfg.risk, initial_cash or cfg.initial_cash
 
 
-def trained_decider(
+@dataclass
+class TrainedReplay:
+    """A trained run set up over some bars: the frozen pipeline's market, the order path with the
+    run's execution settings, the first decision bar and the policy as a decider."""
+
+    market: MarketData
+    path: OrderPath
+    first: int
+    decide: Decider
+
+
+def trained_replay(
     run: TrainedRun,
     bars: pd.DataFrame,
     start_day: dt.date | pd.Timestamp | None,
@@ -114,26 +126,29 @@ def trained_decider(
     costs: CostConfig | None = None,
     risk: RiskConfig | None = None,
     initial_cash: float | None = None,
-) -> tuple[MarketData, TradingEnv, Decider]:
-    """The frozen pipeline's market, an env from the first decision bar on, and the policy."""
+) -> TrainedReplay:
+    """The frozen pipeline's market, the order path, the first decision bar and the policy."""
     cfg = run.config
     market = MarketData.from_frames(bars, run.pipeline.transform(bars))
     _check_universe(run, market)
+    observations = ObservationBuilder(market, cfg.env)
     first = market.first_index_on_or_after(start_day) if start_day is not None else 0
-    first = max(first, cfg.env.window - 1 if cfg.env.observation == "window" else 0)
+    first = max(first, observations.first)
     if first >= market.n_bars - 1:
         raise DataError(f"nothing to backtest: no bars after {start_day}")
     costs, risk, initial_cash = _resolved(run, costs, risk, initial_cash)
-    env = env_class(cfg.env)(
+    limits = RiskLimits.from_config(risk, allow_short=cfg.env.short)
+    path = order_path(
         market,
-        config=cfg.env,
-        costs=costs,
-        risk=risk,
-        initial_cash=initial_cash,
-        bounds=(first, market.n_bars - 1),
-        random_start=False,
+        costs,
+        limits,
+        initial_cash,
+        fractional=cfg.env.fractional_shares,
+        threshold=cfg.env.rebalance_threshold,
     )
-    return market, env, policy_decider(env, run.model, run.recurrent)
+    actions = ActionMap(cfg.env.action, market.n_assets, cfg.env.short)
+    decide = policy_decider(observations, path.portfolio, actions, run.model, run.recurrent)
+    return TrainedReplay(market, path, first, decide)
 
 
 def backtest_trained(
@@ -148,12 +163,12 @@ def backtest_trained(
 ) -> BacktestResult:
     """Replay a trained run's frozen pipeline and policy on ``bars`` from ``start_day``."""
     costs, risk, cash = _resolved(run, costs, risk, initial_cash)
-    market, env, decide = trained_decider(run, bars, start_day, costs=costs, risk=risk, initial_cash=cash)
+    replay = trained_replay(run, bars, start_day, costs=costs, risk=risk, initial_cash=cash)
     return evaluate(
-        market,
-        env.sim,
-        decide,
-        env.first,
+        replay.market,
+        replay.path,
+        replay.decide,
+        replay.first,
         costs=costs,
         risk=risk,
         initial_cash=cash,
@@ -227,10 +242,10 @@ def run_backtest(config: BacktestConfig, *, bars: pd.DataFrame | None = None) ->
         "equal_weight": lambda: baselines.equal_weight(market, start, policy.rebalance),
         "weights_csv": lambda: baselines.weights_csv(market, start, policy.path),  # type: ignore[arg-type]
     }[policy.type]()
-    sim = simulator(market, costs, RiskLimits.from_config(risk), config.initial_cash)
+    path = order_path(market, costs, RiskLimits.from_config(risk), config.initial_cash)
     return evaluate(
         market,
-        sim,
+        path,
         decide,
         start,
         costs=costs,

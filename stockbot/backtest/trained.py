@@ -10,8 +10,10 @@ import numpy as np
 
 from stockbot.backtest.engine import Decider
 from stockbot.config import TrainConfig, load_config
-from stockbot.envs.base import TradingEnv
+from stockbot.envs.actions import ActionMap
+from stockbot.envs.observation import ObservationBuilder
 from stockbot.errors import ConfigError
+from stockbot.execution import Portfolio
 from stockbot.pipeline import ObservationPipeline
 
 POLICY_FILES = {"best": "policy.zip", "last": "last.zip"}
@@ -52,9 +54,12 @@ def load_trained(run_dir: str | Path, which: str = "best") -> TrainedRun:
     return TrainedRun(d, config, pipeline, load_model(policy, config.ppo.policy == "lstm"))
 
 
-def policy_decider(env: TradingEnv, model: Any, recurrent: bool) -> Decider:
-    """Deterministic actions of ``model`` on ``env``'s observations, one bar at a time (one torch
-    thread, so replays are bit-identical). For an LSTM the hidden state is carried along."""
+def policy_decider(
+    observations: ObservationBuilder, portfolio: Portfolio, actions: ActionMap, model: Any, recurrent: bool
+) -> Decider:
+    """Deterministic actions of ``model`` on the observations of ``portfolio`` at each bar, one bar
+    at a time (one torch thread, so replays are bit-identical), mapped to target weights. For an
+    LSTM the hidden state is carried along."""
     import torch as th  # only replays of trained policies need it (~1 s to import)
 
     th.set_num_threads(1)
@@ -63,7 +68,7 @@ def policy_decider(env: TradingEnv, model: Any, recurrent: bool) -> Decider:
 
     def decide(t: int) -> np.ndarray:
         nonlocal state, first
-        obs = env.observe(t)
+        obs = observations.observe(t, portfolio)
         if recurrent:
             action, state = model.predict(
                 obs, state=state, episode_start=np.array([first]), deterministic=True
@@ -71,6 +76,6 @@ def policy_decider(env: TradingEnv, model: Any, recurrent: bool) -> Decider:
         else:
             action, _ = model.predict(obs, deterministic=True)
         first = False
-        return env.actions(action)
+        return actions(action)
 
     return decide

@@ -19,13 +19,14 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from stockbot.config import CostConfig, EnvConfig, RiskConfig
 from stockbot.envs.actions import ActionMap
 from stockbot.envs.market import MarketData
+from stockbot.envs.observation import ObservationBuilder
 from stockbot.errors import ConfigError
-from stockbot.execution import CostModel, RiskLimits, Simulator
+from stockbot.execution import CostModel, Portfolio, RiskLimits
+from stockbot.execution.kernels import FILL_COLUMNS, fused_step
 
 
 class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
@@ -46,9 +47,10 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
         super().__init__()
         self.market = market
         self.config = config
-        self.window = config.window if config.observation == "window" else 1
+        self.observations = ObservationBuilder(market, config)
+        self.window = self.observations.window
         lo, hi = bounds if bounds is not None else (0, market.n_bars - 1)
-        self.first = max(lo, self.window - 1)  # first bar with a full observation window
+        self.first = max(lo, self.observations.first)  # first bar with a full observation window
         self.last = hi  # fills happen at most at bar `hi`
         if self.last - self.first < 1:
             raise ConfigError(
@@ -60,31 +62,22 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
         self.random_start = random_start
         self.actions = ActionMap(config.action, market.n_assets, config.short)
         self.action_space = self.actions.space
-        n, f = market.n_assets, market.obs.shape[2]
-        self._flat = market.obs.reshape(market.n_bars, n * f)
-        feat_shape = (self.window, n * f) if config.observation == "window" else (n * f,)
-        self.observation_space = spaces.Dict(
-            {
-                "features": spaces.Box(-np.inf, np.inf, shape=feat_shape, dtype=np.float32),
-                "account": spaces.Box(-np.inf, np.inf, shape=(n + 3,), dtype=np.float32),
-            }
-        )
+        self.observation_space = self.observations.space
         cost_cfg = costs or CostConfig()
-        self.sim = Simulator(
-            market.open,
-            market.close,
-            initial_cash=initial_cash,
-            costs=CostModel.from_config(cost_cfg),
-            limits=RiskLimits.from_config(risk or RiskConfig(), allow_short=config.short),
-            fractional=config.fractional_shares,
-            fill_at_close=cost_cfg.fill == "close",
-            rebalance_threshold=config.rebalance_threshold,
-        )
-        self._account = np.zeros(n + 3)
-        self._flat_target = np.zeros(n)
+        self.limits = RiskLimits.from_config(risk or RiskConfig(), allow_short=config.short)
+        self.costs = CostModel.from_config(cost_cfg)
+        self.fill_at_close = cost_cfg.fill == "close"
+        self.threshold = float(config.rebalance_threshold)
+        self.fractional = config.fractional_shares
+        self.portfolio = Portfolio(market.symbols, initial_cash)
+        self.halted = False
+        self._limits = self.limits.as_array()
+        self._costs = self.costs.as_array()
+        self._weights = np.zeros(market.n_assets)
+        self._fills = np.zeros((market.n_assets, FILL_COLUMNS))
+        self._flat_target = np.zeros(market.n_assets)
         self.t = self.first
         self.start = self.first
-        self._window_obs = config.observation == "window"
 
     # ------------------------------------------------------------------ gymnasium API
 
@@ -92,32 +85,68 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
-        self.sim.reset()
+        self.portfolio.reset()
+        self.halted = False
         if self.random_start:
             latest = self.last - self.episode_bars
             self.start = int(self.np_random.integers(self.first, latest + 1))
         else:
             self.start = self.first
         self.t = self.start
-        return self._observation(), {"equity": self.sim.equity}
+        return self._observation(), {"equity": self.portfolio.equity}
+
+    def execute(self, t: int, target: np.ndarray) -> tuple[float, float, int]:
+        """Decide ``target`` at bar t's close, fill (at t+1's open, or t's close with ``fill:
+        close``) and mark at t+1's close in one compiled call: the planner, the paper venue, the
+        portfolio and the kill switch of the order path, fused. Returns (notional, fees, fills);
+        the fills are the first rows of ``fills_buffer``."""
+        if not 0 <= t < self.market.n_bars - 1:
+            raise IndexError(f"decision bar {t} outside 0..{self.market.n_bars - 2} (fills need bar t+1)")
+        m, p = self.market, self.portfolio
+        ref = m.close[t] if self.fill_at_close else m.open[t + 1]
+        p.cash, p.equity, p.peak, self.halted, notional, fees, nf = fused_step(
+            target,
+            m.close[t],
+            ref,
+            m.close[t + 1],
+            p.qty,
+            p.avg_cost,
+            p.cash,
+            p.equity,
+            p.peak,
+            self.halted,
+            self._limits,
+            self._costs,
+            self.threshold,
+            self.fractional,
+            self._weights,
+            self._fills,
+        )
+        return notional, fees, nf
+
+    @property
+    def fills_buffer(self) -> np.ndarray:
+        return self._fills
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        before = self.sim.equity
-        res = self.sim.step(self.t, self.actions(action))
+        before = self.portfolio.equity
+        notional, fees, _ = self.execute(self.t, self.actions(action))
         self.t += 1
-        if res.killed and self.t < self.last:
+        if self.halted and self.t < self.last:
             # the kill switch flattens at the next open: the episode's last reward includes that exit
-            res = self.sim.step(self.t, self._flat_target)
+            n2, f2, _ = self.execute(self.t, self._flat_target)
+            notional, fees = n2, f2
             self.t += 1
-        reward = math.log(max(res.equity, 1e-9 * self.sim.initial_cash) / before)
+        equity = self.portfolio.equity
+        reward = math.log(max(equity, 1e-9 * self.portfolio.initial_cash) / before)
         cfg = self.config
         if cfg.turnover_penalty:
-            reward -= cfg.turnover_penalty * res.notional / before
+            reward -= cfg.turnover_penalty * notional / before
         if cfg.drawdown_penalty:
-            reward += cfg.drawdown_penalty * self.sim.drawdown  # drawdown <= 0
-        terminated = res.killed or res.equity <= 0.0
+            reward += cfg.drawdown_penalty * self.portfolio.drawdown  # drawdown <= 0
+        terminated = self.halted or equity <= 0.0
         truncated = not terminated and (self.t - self.start >= self.episode_bars or self.t >= self.last)
-        info = {"equity": res.equity, "fees": res.fees, "notional": res.notional}
+        info = {"equity": equity, "fees": fees, "notional": notional}
         return self._observation(), reward, terminated, truncated, info
 
     # ------------------------------------------------------------------ observation
@@ -127,9 +156,7 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
 
     def observe(self, t: int) -> dict[str, np.ndarray]:
         """The observation at bar t: features up to t's close and the account at t's close."""
-        feats = self._flat[t - self.window + 1 : t + 1] if self._window_obs else self._flat[t]
-        account = self.sim.account(t, self._account)
-        return {"features": feats, "account": account.astype(np.float32)}
+        return self.observations.observe(t, self.portfolio)
 
     @property
     def timestamp(self) -> Any:

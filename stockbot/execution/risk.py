@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from numba import njit
@@ -19,6 +20,7 @@ class RiskLimits:
     max_turnover: float | None = None
     max_drawdown: float | None = None
     allow_short: bool = False
+    daily_loss_limit: float | None = None
 
     @classmethod
     def from_config(cls, cfg: RiskConfig, *, allow_short: bool = False) -> RiskLimits:
@@ -28,6 +30,7 @@ class RiskLimits:
             cfg.max_turnover,
             cfg.max_drawdown,
             allow_short,
+            cfg.daily_loss_limit,
         )
 
     def as_array(self) -> np.ndarray:
@@ -88,3 +91,80 @@ def limit_weights(target: np.ndarray, current: np.ndarray, limits: RiskLimits) -
     return limit_weights_kernel(
         np.asarray(target, dtype=np.float64), np.asarray(current, dtype=np.float64), limits.as_array()
     )
+
+
+RiskStatus = Literal["active", "reducing", "halted"]
+HaltCause = Literal["drawdown", "daily_loss", "equity", "person"]
+
+
+@dataclass
+class RiskState:
+    """The trading state the risk engine holds, fed by every mark.
+
+    ``active``: orders go out as planned. ``reducing``: entries are paused, only orders that reduce
+    a position go out (a person's "pause entries"). ``halted``: positions are flattened at the next
+    open and nothing else goes out. The drawdown kill switch (``max_drawdown``, from the peak) and
+    the daily loss limit (``daily_loss_limit``, from the previous session's closing equity) halt;
+    a daily-loss halt lifts at the next session, a drawdown halt (or one by a person) only when a
+    person resumes. Equity at or below zero halts too.
+    """
+
+    status: RiskStatus = "active"
+    cause: HaltCause | None = None
+    reason: str | None = None
+    session: Any = None  # the session (exchange date) of the last mark
+    session_base: float | None = None  # equity at the previous session's close
+    last_equity: float | None = None
+    halted_session: Any = None
+
+    def start(self, equity: float, session: Any) -> None:
+        """Before the first decision: the starting equity is the first session's base."""
+        self.session, self.session_base, self.last_equity = session, equity, equity
+
+    def on_mark(self, equity: float, drawdown: float, session: Any, limits: RiskLimits) -> str | None:
+        """Take one mark (equity and drawdown at a close of ``session``); return what changed, if
+        anything, as a sentence for the event log."""
+        event = None
+        if session != self.session:
+            self.session_base = self.last_equity
+            self.session = session
+            if self.status == "halted" and self.cause == "daily_loss" and session != self.halted_session:
+                self.status, self.cause, self.reason = "active", None, None
+                event = f"daily loss halt lifted: session {session} began"
+        self.last_equity = equity
+        if self.status == "halted":
+            return event
+        if equity <= 0.0:
+            return self._halt("equity", f"equity {equity:.2f} <= 0", session)
+        if limits.max_drawdown is not None and drawdown <= -limits.max_drawdown:
+            return self._halt(
+                "drawdown",
+                f"drawdown {drawdown:.2%} breached max_drawdown {limits.max_drawdown:.2%}",
+                session,
+            )
+        base = self.session_base
+        if limits.daily_loss_limit is not None and base is not None and base > 0:
+            loss = equity / base - 1.0
+            if loss <= -limits.daily_loss_limit:
+                return self._halt(
+                    "daily_loss",
+                    f"day's loss {loss:.2%} breached daily_loss_limit {limits.daily_loss_limit:.2%}",
+                    session,
+                )
+        return event
+
+    def _halt(self, cause: HaltCause, reason: str, session: Any) -> str:
+        self.status, self.cause, self.reason, self.halted_session = "halted", cause, reason, session
+        return f"halted: {reason}; flattening at the next open"
+
+    def pause(self) -> None:
+        """A person pauses entries (only reducing orders go out); a halt stays a halt."""
+        if self.status == "active":
+            self.status, self.reason = "reducing", "entries paused by a person"
+
+    def halt(self, reason: str = "kill switch") -> None:
+        """A person's kill switch: flatten and halt until a person resumes."""
+        self.status, self.cause, self.reason, self.halted_session = "halted", "person", reason, self.session
+
+    def resume(self) -> None:
+        self.status, self.cause, self.reason = "active", None, None

@@ -1,7 +1,16 @@
 """The backtests of ``tests/golden/cases.py`` reproduce the outputs the code wrote before the
 execution refactor (``tests/golden/cases/<name>/``): the same trades exactly (every field, as written
 with 17 significant digits, which round-trips a float64), the equity and cash to a relative 1e-9, and
-the exposures and drawdown to 1e-9."""
+the exposures and drawdown to 1e-9.
+
+One difference is expected, and checked to be exactly that: the old fill kernel recomputed each
+asset's buy as ``target - qty`` *after* booking the sells, so an asset just sold could come back
+with a phantom buy of float noise (``target - (old + (target - old))``, ~1e-14 shares; with a
+minimum fee it would have paid that fee). The refactored venue fills each order once. Golden rows of
+fewer than 1e-9 shares, each a buy of an asset sold at the same fill, are dropped before comparing;
+from the first of them on, the old positions carried that noise, so the case's later trades agree to
+a relative 1e-12 instead of exactly (one case of eleven, ``weights_leverage_turnover``).
+"""
 
 from __future__ import annotations
 
@@ -30,12 +39,28 @@ def test_the_backtest_reproduces_its_golden_output(name: str) -> None:
         pd.io.common.StringIO(result.policy.trades.to_csv(index=False, float_format="%.17g"))
     )
 
+    phantom = golden_trades["qty"] < 1e-9
+    for _, row in golden_trades[phantom].iterrows():
+        sold = golden_trades[
+            (golden_trades["timestamp"] == row["timestamp"])
+            & (golden_trades["symbol"] == row["symbol"])
+            & (golden_trades["side"] == "sell")
+        ]
+        assert row["side"] == "buy" and len(sold) == 1, row.to_dict()
+    noisy_from = golden_trades.loc[phantom, "timestamp"].min() if phantom.any() else None
+    golden_trades = golden_trades[~phantom].reset_index(drop=True)
+    assert (trades["qty"] >= 1e-9).all(), "the venue filled float noise"
+
     assert list(trades.columns) == list(golden_trades.columns)
     assert len(trades) == len(golden_trades), (len(trades), len(golden_trades))
     for col in ("timestamp", "decision_timestamp", "symbol", "side"):
         assert trades[col].tolist() == golden_trades[col].tolist(), col
+    exact = (golden_trades["timestamp"] < noisy_from).to_numpy() if noisy_from else np.ones(len(trades), bool)
     for col in NUMERIC_TRADES:
-        np.testing.assert_array_equal(trades[col].to_numpy(), golden_trades[col].to_numpy(), err_msg=col)
+        new, old = trades[col].to_numpy(), golden_trades[col].to_numpy()
+        np.testing.assert_array_equal(new[exact], old[exact], err_msg=col)
+        if (~exact).any():
+            np.testing.assert_allclose(new[~exact], old[~exact], rtol=1e-12, atol=1e-20, err_msg=col)
 
     assert list(equity.columns) == list(golden_equity.columns)
     assert equity["timestamp"].tolist() == golden_equity["timestamp"].tolist()

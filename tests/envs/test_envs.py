@@ -68,7 +68,7 @@ def test_reward_is_the_log_return_from_close_to_next_close(bars3: pd.DataFrame) 
     eq1 = cash + shares * c[t + 1]
     assert r1 == pytest.approx(math.log(eq1 / 100_000), rel=1e-9)
     _, r2, *_ = env.step(1)  # hold: no trade (same target weight drifts -> small rebalance)
-    assert env.sim.equity > 0
+    assert env.portfolio.equity > 0
     assert np.isfinite(r2)
 
 
@@ -129,8 +129,8 @@ def test_drawdown_kill_ends_the_episode(bars3: pd.DataFrame) -> None:
         _, _, term, _, _ = env.step(int(rng.integers(0, 3)))
         if term:
             break
-    assert term and env.sim.drawdown <= -0.02
-    assert not env.sim.qty.any(), "the kill switch flattens the positions"
+    assert term and env.portfolio.drawdown <= -0.02
+    assert not env.portfolio.qty.any(), "the kill switch flattens the positions"
 
 
 def test_actions_change_positions(bars3: pd.DataFrame) -> None:

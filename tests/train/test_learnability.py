@@ -10,9 +10,11 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from stockbot.backtest.engine import run_loop
+from stockbot.backtest.runner import order_path
 from stockbot.backtest.trained import policy_decider
-from stockbot.config import DataConfig, EnvConfig, PPOConfig, TrainConfig
+from stockbot.config import CostConfig, DataConfig, EnvConfig, PPOConfig, RiskConfig, TrainConfig
 from stockbot.envs import MarketData, StockTradingEnv
+from stockbot.execution import RiskLimits
 from stockbot.train.trainer import build_model
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
@@ -72,7 +74,9 @@ def test_ppo_learns_a_one_bar_ahead_signal() -> None:
     model.learn(cfg.ppo.total_timesteps)
 
     test_env = StockTradingEnv(market, config=cfg.env, bounds=(TRAIN_END + 1, T - 1), random_start=False)
-    trace = run_loop(market, test_env.sim, policy_decider(test_env, model, False), TRAIN_END + 1, T - 1)
+    path = order_path(market, CostConfig(), RiskLimits.from_config(RiskConfig()), 100_000.0)
+    decide = policy_decider(test_env.observations, path.portfolio, test_env.actions, model, False)
+    trace = run_loop(market, path, decide, TRAIN_END + 1, T - 1)
     ppo = trace.equity["equity"].iloc[-1] / trace.equity["equity"].iloc[0] - 1
     positions = trace.equity["net_exposure"].iloc[1:]
     assert positions.round(1).nunique() > 1, "the learned policy never changes its position"

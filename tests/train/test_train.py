@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from stockbot.backtest import run_backtest
-from stockbot.backtest.runner import backtest_trained, trained_decider
+from stockbot.backtest.runner import backtest_trained, trained_replay
 from stockbot.backtest.trained import load_trained
 from stockbot.config import (
     BacktestConfig,
@@ -56,9 +56,9 @@ def bars(dow29_bars: pd.DataFrame) -> pd.DataFrame:
 
 def decisions(run_dir: Path, bars: pd.DataFrame, start: str) -> np.ndarray:
     run = load_trained(run_dir)
-    market, env, decide = trained_decider(run, bars, pd.Timestamp(start))
-    env.sim.reset()
-    return np.array([decide(t) for t in range(env.first, market.n_bars - 1)])
+    replay = trained_replay(run, bars, pd.Timestamp(start))
+    replay.path.reset()
+    return np.array([replay.decide(t) for t in range(replay.first, replay.market.n_bars - 1)])
 
 
 @pytest.mark.parametrize("policy", ["mlp", "cnn", "lstm"])

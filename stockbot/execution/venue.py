@@ -1,0 +1,93 @@
+"""The paper venue's fill model: what a backtest and a paper broker fill, and at what price.
+
+Market orders fill at the fill bar's open (the bar after the decision; with ``fill: close``, the
+decision's own close, an optimistic assumption) plus slippage against the trader: sells first, then
+buys scaled together so that cash stays above the floor (see :mod:`.kernels`), fees per order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from stockbot.execution.costs import CostModel
+from stockbot.execution.kernels import FILL_COLUMNS, cash_floor, fill_kernel
+from stockbot.execution.portfolio import Portfolio
+from stockbot.execution.records import Fill, Order
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One bar of every asset (adjusted prices, and the factor that made them)."""
+
+    time: pd.Timestamp
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    adj_factor: np.ndarray
+
+
+class PaperVenue:
+    def __init__(
+        self,
+        costs: CostModel,
+        *,
+        max_gross_leverage: float = 1.0,
+        fractional: bool = True,
+        fill_at_close: bool = False,
+    ) -> None:
+        self.costs = costs
+        self._costs = costs.as_array()
+        self.max_gross_leverage = float(max_gross_leverage)
+        self.fractional = fractional
+        self.fill_at_close = fill_at_close
+
+    def fill(self, orders: Sequence[Order], account: Portfolio, bar: Bar) -> list[Fill]:
+        """The fills of ``orders`` at ``bar`` (the fill bar; the decision bar with ``fill: close``)
+        for an account holding ``account``'s cash and positions (read, not changed)."""
+        if not orders:
+            return []
+        n = account.n_assets
+        delta = np.zeros(n)
+        by_asset: dict[int, Order] = {}
+        for o in orders:
+            if o.order_type != "market":
+                raise ValueError(f"order {o.client_order_id}: the paper venue fills market orders only")
+            i = account.index[o.symbol]
+            if i in by_asset:
+                raise ValueError(
+                    f"orders {by_asset[i].client_order_id} and {o.client_order_id} are both for {o.symbol}"
+                )
+            by_asset[i] = o
+            delta[i] = o.signed
+        ref = bar.close if self.fill_at_close else bar.open
+        qty, avg = account.qty.copy(), account.avg_cost.copy()
+        floor = cash_floor(qty, account.cash, ref, self.max_gross_leverage)
+        buf = np.zeros((n, FILL_COLUMNS))
+        _, _, _, nf = fill_kernel(
+            qty, avg, account.cash, delta, ref, self._costs, floor, self.fractional, buf
+        )
+        fills = []
+        for row in buf[:nf]:
+            i, d, price, fee, slip = int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4])
+            order = by_asset[i]
+            fills.append(
+                Fill(
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    side=order.side,
+                    quantity=d if d > 0 else -d,
+                    price=price,
+                    fee=fee,
+                    slippage_cost=slip,
+                    decision_time=order.decision_time,
+                    fill_time=bar.time,
+                    raw_price=price / float(bar.adj_factor[i]),
+                    adj_factor=float(bar.adj_factor[i]),
+                )
+            )
+        return fills
