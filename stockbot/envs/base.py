@@ -5,8 +5,10 @@ action chosen on it is sized at t's close, filled at t+1's open (+ slippage, fee
 the log return of equity from t's close to t+1's close, minus the optional penalties
 ``turnover_penalty * traded notional / equity`` and ``drawdown_penalty * |drawdown|``. When the
 drawdown kill switch fires the episode ends, after flattening at the next open (that exit's cost is
-in the last reward).
-Each ``step`` touches only preallocated numpy arrays and one compiled execution kernel.
+in the last reward); a breach of the daily loss limit flattens at the next open and the episode goes
+on, flat until the next session, as in a backtest or a live session (the same risk state).
+Each ``step`` touches only preallocated numpy arrays, one compiled execution kernel and the risk
+state.
 
 Observation: ``{"features": (W, N*F) window or (N*F,) current row, "account": (N+3,)}``, the
 account being each asset's weight, the cash weight, the unrealised PnL / equity and the drawdown.
@@ -25,7 +27,7 @@ from stockbot.envs.actions import ActionMap
 from stockbot.envs.market import MarketData
 from stockbot.envs.observation import ObservationBuilder
 from stockbot.errors import ConfigError
-from stockbot.execution import CostModel, Portfolio, RiskLimits
+from stockbot.execution import CostModel, Portfolio, RiskLimits, RiskState
 from stockbot.execution.kernels import FILL_COLUMNS, fused_step
 
 
@@ -70,7 +72,8 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
         self.threshold = float(config.rebalance_threshold)
         self.fractional = config.fractional_shares
         self.portfolio = Portfolio(market.symbols, initial_cash)
-        self.halted = False
+        self.risk = RiskState()
+        self._sessions = [market.session(t) for t in range(market.n_bars)]
         self._limits = self.limits.as_array()
         self._costs = self.costs.as_array()
         self._weights = np.zeros(market.n_assets)
@@ -86,25 +89,26 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
         self.portfolio.reset()
-        self.halted = False
         if self.random_start:
             latest = self.last - self.episode_bars
             self.start = int(self.np_random.integers(self.first, latest + 1))
         else:
             self.start = self.first
         self.t = self.start
+        self.risk = RiskState()
+        self.risk.start(self.portfolio.equity, self._sessions[self.start])
         return self._observation(), {"equity": self.portfolio.equity}
 
     def execute(self, t: int, target: np.ndarray) -> tuple[float, float, int]:
         """Decide ``target`` at bar t's close, fill (at t+1's open, or t's close with ``fill:
-        close``) and mark at t+1's close in one compiled call: the planner, the paper venue, the
-        portfolio and the kill switch of the order path, fused. Returns (notional, fees, fills);
-        the fills are the first rows of ``fills_buffer``."""
+        close``) and mark at t+1's close in one compiled call (the planner, the paper venue and the
+        portfolio of the order path, fused), then feed the mark to the risk state. Returns
+        (notional, fees, fills); the fills are the first rows of ``fills_buffer``."""
         if not 0 <= t < self.market.n_bars - 1:
             raise IndexError(f"decision bar {t} outside 0..{self.market.n_bars - 2} (fills need bar t+1)")
         m, p = self.market, self.portfolio
         ref = m.close[t] if self.fill_at_close else m.open[t + 1]
-        p.cash, p.equity, p.peak, self.halted, notional, fees, nf = fused_step(
+        p.cash, p.equity, p.peak, notional, fees, nf = fused_step(
             target,
             m.close[t],
             ref,
@@ -114,7 +118,7 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
             p.cash,
             p.equity,
             p.peak,
-            self.halted,
+            self.risk.status == "halted",
             self._limits,
             self._costs,
             self.threshold,
@@ -122,7 +126,17 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
             self._weights,
             self._fills,
         )
+        self.risk.on_mark(p.equity, p.drawdown, self._sessions[t + 1], self.limits)
         return notional, fees, nf
+
+    @property
+    def halted(self) -> bool:
+        return self.risk.status == "halted"
+
+    @property
+    def killed(self) -> bool:
+        """Halted for good: the drawdown kill switch, or no equity left (a daily-loss halt lifts)."""
+        return self.risk.status == "halted" and self.risk.cause in ("drawdown", "equity")
 
     @property
     def fills_buffer(self) -> np.ndarray:
@@ -132,7 +146,7 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
         before = self.portfolio.equity
         notional, fees, _ = self.execute(self.t, self.actions(action))
         self.t += 1
-        if self.halted and self.t < self.last:
+        if self.killed and self.t < self.last:
             # the kill switch flattens at the next open: the episode's last reward includes that exit
             n2, f2, _ = self.execute(self.t, self._flat_target)
             notional, fees = n2, f2
@@ -144,7 +158,7 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
             reward -= cfg.turnover_penalty * notional / before
         if cfg.drawdown_penalty:
             reward += cfg.drawdown_penalty * self.portfolio.drawdown  # drawdown <= 0
-        terminated = self.halted or equity <= 0.0
+        terminated = self.killed or equity <= 0.0
         truncated = not terminated and (self.t - self.start >= self.episode_bars or self.t >= self.last)
         info = {"equity": equity, "fees": fees, "notional": notional}
         return self._observation(), reward, terminated, truncated, info

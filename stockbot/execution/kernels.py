@@ -2,8 +2,8 @@
 
 The planner sizes with :func:`size_kernel`, the paper venue fills with :func:`fill_kernel`, the
 portfolio books each fill with :func:`book` and marks with :func:`mark_kernel`; the env's fused step
-(:func:`fused_step`) is these same kernels called in that order, so an env step and planner ->
-venue -> portfolio give the same numbers bit for bit.
+(:func:`fused_step`) is these same kernels called in that order, followed by the same risk state,
+so an env step and planner -> venue -> portfolio -> risk give the same numbers bit for bit.
 
 Sizing rule (DESIGN.md §2): a target decided at bar t is sized with equity and prices at t's close.
 At the fill, sells go first, then buys at the fill price plus slippage, clipped so that cash after
@@ -223,24 +223,21 @@ def fused_step(
     cash: float,
     equity: float,
     peak: float,
-    halted: bool,
+    flat: bool,
     limits: np.ndarray,
     costs: np.ndarray,
     threshold: float,
     fractional: bool,
     weights: np.ndarray,
     fills: np.ndarray,
-) -> tuple[float, float, float, bool, float, float, int]:
-    """One decision of the env in one call: size at the decision close ``price``, fill at ``ref``
-    (the next open, or the same close with ``fill: close``), mark at the next close ``mark``, and
-    the drawdown kill switch. Returns (cash, equity, peak, halted, notional, fees, fills)."""
-    target_qty = size_kernel(target, qty, price, equity, limits, threshold, fractional, halted, weights)
+) -> tuple[float, float, float, float, float, int]:
+    """One decision of the env in one call: size at the decision close ``price`` (``flat``: the
+    risk state is halted), fill at ``ref`` (the next open, or the same close with ``fill: close``)
+    and mark at the next close ``mark``. Returns (cash, equity, peak, notional, fees, fills); the
+    mark then goes to the same :class:`RiskState` as in every other mode."""
+    target_qty = size_kernel(target, qty, price, equity, limits, threshold, fractional, flat, weights)
     delta = target_qty - qty
     floor = cash_floor(qty, cash, ref, limits[0])
     cash, notional, fees, nf = fill_kernel(qty, avg_cost, cash, delta, ref, costs, floor, fractional, fills)
     equity = mark_kernel(qty, cash, mark)
-    peak = max(peak, equity)
-    max_dd = limits[3]
-    if max_dd > 0.0 and peak > 0.0 and equity / peak - 1.0 <= -max_dd:
-        halted = True
-    return cash, equity, peak, halted, notional, fees, nf
+    return cash, equity, max(peak, equity), notional, fees, nf

@@ -1,7 +1,8 @@
 """The env's fused compiled step and the order path (planner -> order builder -> paper venue ->
 portfolio -> risk state) give identical results, step by step, on targets that vary (random weights,
 holds, all-cash) under costs and limits that bite: whole shares, a rebalance threshold, minimum and
-per-share fees, leverage with borrowing, turnover and position caps, the drawdown kill switch."""
+per-share fees, leverage with borrowing, turnover and position caps, the drawdown kill switch, the
+daily loss limit."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ CASES = {
         {"max_gross_leverage": 1.6, "max_position_weight": 0.9, "max_turnover": 0.7, "max_drawdown": 0.15},
     ),
     "fill_at_close": ({}, {"fill": "close"}, {}),
+    "daily_loss": (
+        {},
+        {},
+        {"max_gross_leverage": 1.8, "max_position_weight": 1.8, "daily_loss_limit": 0.015},
+    ),
 }
 
 
@@ -85,4 +91,6 @@ def test_the_fused_step_is_the_order_path(case: str, dow5_bars: pd.DataFrame) ->
         halts += env.halted
     # the case exercised what it claims: many trades, and the kill switch where it is set
     assert n_fills > 100
-    assert (halts > 0) == ("max_drawdown" in risk_kw)
+    assert (halts > 0) == ("max_drawdown" in risk_kw or "daily_loss_limit" in risk_kw)
+    if "daily_loss_limit" in risk_kw:
+        assert path.risk.status == "active" and 1 < halts < 100  # halts that lifted, several times
