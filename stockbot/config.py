@@ -348,6 +348,55 @@ class CostConfig(StrictModel):
     fill: Literal["next_open", "close"] = "next_open"
 
 
+class ExecutionConfig(StrictModel):
+    """How targets become orders, in the env, the backtest (baselines too) and live sessions alike;
+    nothing here is about the agent.
+
+    ``rebalance_threshold``: a weight change smaller than this is not traded. ``fractional_shares:
+    false`` trades whole shares. ``order_type: limit`` places each order at ``limit_offset_bps`` from
+    the reference price (the decision's close): a buy at reference * (1 - offset), a sell at
+    reference * (1 + offset), so positive offsets wait for a better price and negative ones cross.
+    ``twap_slices: N`` (> 1) splits each order into N child orders over the next N bars; a new
+    decision cancels children still pending. ``min_order_notional``: orders worth less are not sent.
+    ``cash_buffer``: the share of equity kept in cash when sizing (e.g. 0.02 at a broker that checks
+    buying power above the market price).
+    """
+
+    rebalance_threshold: float = Field(default=0.0, ge=0, lt=1)
+    fractional_shares: bool = True
+    order_type: Literal["market", "limit"] = "market"
+    limit_offset_bps: float = Field(default=5.0, ge=-1000, le=1000)
+    twap_slices: int = Field(default=1, ge=1, le=100)
+    min_order_notional: float = Field(default=0.0, ge=0, le=1e9)
+    cash_buffer: float = Field(default=0.0, ge=0, lt=1)
+
+
+# execution settings that EnvConfig held before they moved to ExecutionConfig
+_MOVED_TO_EXECUTION = ("rebalance_threshold", "fractional_shares")
+
+
+def _migrate_execution(raw: Any) -> Any:
+    """A config written when ``env`` held the execution settings loads as today's: they move to
+    ``execution`` (given in both places, they must agree)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("env"), dict):
+        return raw
+    moved = {k: raw["env"][k] for k in _MOVED_TO_EXECUTION if k in raw["env"]}
+    if not moved:
+        return raw
+    out = dict(raw)
+    out["env"] = {k: v for k, v in raw["env"].items() if k not in moved}
+    execution = raw.get("execution")
+    execution = dict(execution) if isinstance(execution, dict) else {}
+    for k, v in moved.items():
+        if k in execution and execution[k] != v:
+            raise ValueError(
+                f"env.{k} ({v!r}) and execution.{k} ({execution[k]!r}) disagree; {k} belongs in execution now"
+            )
+        execution[k] = v
+    out["execution"] = execution
+    return out
+
+
 class RiskConfig(StrictModel):
     """Limits applied to every target in the env, the backtest and live trading alike.
 
@@ -382,8 +431,6 @@ class EnvConfig(StrictModel):
     turnover_penalty: float = Field(default=0.0, ge=0, le=100)
     drawdown_penalty: float = Field(default=0.0, ge=0, le=100)
     short: bool = False
-    rebalance_threshold: float = Field(default=0.0, ge=0, lt=1)
-    fractional_shares: bool = True
     episode_bars: int | None = Field(default=252, ge=2, le=1_000_000)
 
     @model_validator(mode="after")
@@ -452,9 +499,15 @@ class TrainConfig(StrictModel):
     env: EnvConfig = EnvConfig()
     costs: CostConfig = CostConfig()
     risk: RiskConfig = RiskConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     ppo: PPOConfig = PPOConfig()
     eval: EvalConfig = EvalConfig()
     initial_cash: float = Field(default=100_000.0, ge=1, le=MAX_CASH, description="money, 1 to 1e12")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, raw: Any) -> Any:
+        return _migrate_execution(raw)
 
     def warmup_bars(self) -> int:
         """Bars to load before the first decision (``data.start``): the features' warm-up, the
@@ -521,12 +574,14 @@ class HMMInferConfig(StrictModel):
 
 class BacktestConfig(StrictModel):
     """A ``backtest`` job. For a trained run, features, regimes, env and normalisation come from the
-    run's folder (never refit) and omitted ``costs``/``risk`` come from the run too."""
+    run's folder (never refit) and omitted ``costs``/``risk``/``execution`` come from the run too
+    (baselines use the defaults)."""
 
     data: DataConfig = DataConfig(start=dt.date(2017, 4, 3), end=dt.date(2017, 12, 6))
     policy: PolicyConfig = PolicyConfig()
     costs: CostConfig | None = None
     risk: RiskConfig | None = None
+    execution: ExecutionConfig | None = None
     initial_cash: float = Field(default=100_000.0, ge=1, le=MAX_CASH, description="money, 1 to 1e12")
     rf: float = Field(default=0.0, ge=-1, lt=1, description="annual risk-free rate for Sharpe/Sortino")
     periods_per_year: int = Field(default=252, ge=1, le=1_000_000)
@@ -659,6 +714,7 @@ __all__ = [
     "DataConfig",
     "EnvConfig",
     "EvalConfig",
+    "ExecutionConfig",
     "FeatureConfig",
     "HMMConfig",
     "HMMInferConfig",

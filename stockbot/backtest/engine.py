@@ -17,7 +17,7 @@ import pandas as pd
 
 from stockbot.backtest.metrics import TRADE_COLUMNS as _TRADE_COLUMNS
 from stockbot.envs.market import MarketData
-from stockbot.execution import Fill, OrderPath
+from stockbot.execution import Fill, Order, OrderPath
 
 Decider = Callable[[int], np.ndarray]
 
@@ -32,6 +32,7 @@ class Trace:
     equity: pd.DataFrame  # EQUITY_COLUMNS
     trades: pd.DataFrame  # TRADE_COLUMNS
     fills: list[Fill] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)  # every order sent, filled or not
     events: list[tuple[pd.Timestamp, str]] = field(default_factory=list)  # risk state changes
 
 
@@ -45,12 +46,18 @@ def run_loop(market: MarketData, path: OrderPath, decide: Decider, start: int, e
     gross, net = np.zeros(n), np.zeros(n)
     equity[0] = cash[0] = path.portfolio.equity
     fills: list[Fill] = []
+    orders: list[Order] = []
     events: list[tuple[pd.Timestamp, str]] = []
     bar = market.bar(start)
+    first_fill = 0 if path.fill_at_close else 1
     for k, t in enumerate(range(start, end), start=1):
         following = market.bar(t + 1)
-        orders = path.decide(decide(t), bar, following)
-        fills += path.fill(orders, bar if path.fill_at_close else following)
+        # the bars this decision's orders (TWAP children) fill at, within the backtest
+        first = t + first_fill
+        orders += path.decide(
+            decide(t), bar, list(market.timestamps[first : min(first + path.slices, end + 1)])
+        )
+        fills += path.fill(bar if path.fill_at_close else following)
         mark, event = path.mark(following, market.session(t + 1))
         if event:
             events.append((following.time, event))
@@ -68,7 +75,7 @@ def run_loop(market: MarketData, path: OrderPath, decide: Decider, start: int, e
             "drawdown": equity / peak - 1.0,
         }
     )
-    return Trace(eq, trades_frame(fills), fills, events)
+    return Trace(eq, trades_frame(fills), fills, orders, events)
 
 
 def trades_frame(fills: list[Fill]) -> pd.DataFrame:

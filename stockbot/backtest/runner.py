@@ -14,7 +14,7 @@ from stockbot.backtest import baselines
 from stockbot.backtest.engine import Decider, Trace, run_loop
 from stockbot.backtest.metrics import Conventions, compute_metrics
 from stockbot.backtest.trained import TrainedRun, load_trained, policy_decider
-from stockbot.config import BacktestConfig, CostConfig, RiskConfig
+from stockbot.config import BacktestConfig, CostConfig, ExecutionConfig, RiskConfig
 from stockbot.data import load_bars
 from stockbot.envs.actions import ActionMap
 from stockbot.envs.market import MarketData
@@ -38,9 +38,7 @@ def order_path(
     costs: CostConfig,
     limits: RiskLimits,
     initial_cash: float,
-    *,
-    fractional: bool = True,
-    threshold: float = 0.0,
+    execution: ExecutionConfig | None = None,
 ) -> OrderPath:
     """The order path of a backtest: the planner, order builder, paper venue, portfolio and risk
     state a paper session uses too."""
@@ -49,8 +47,7 @@ def order_path(
         initial_cash=initial_cash,
         costs=CostModel.from_config(costs),
         limits=limits,
-        threshold=threshold,
-        fractional=fractional,
+        execution=execution,
         fill_at_close=costs.fill == "close",
     )
 
@@ -86,25 +83,30 @@ def evaluate(
     initial_cash: float,
     conventions: Conventions,
     label: str,
+    execution: ExecutionConfig | None = None,
 ) -> BacktestResult:
     """Run ``decide`` through ``path`` from bar ``start`` to the last bar, and buy-and-hold of the
-    same universe with the same costs as the benchmark."""
+    same universe with the same costs and execution settings as the benchmark."""
     end = market.n_bars - 1
     if start >= end:
         raise DataError(f"nothing to backtest: the first decision bar ({start}) is the last bar")
     trace = run_loop(market, path, decide, start, end)
     bench_limits = RiskLimits(risk.max_gross_leverage, max(risk.max_position_weight, 1.0))
-    bench_path = order_path(market, costs, bench_limits, initial_cash)
+    bench_path = order_path(market, costs, bench_limits, initial_cash, execution)
     bench = run_loop(market, bench_path, baselines.buy_and_hold(market, start), start, end)
     return BacktestResult(trace, bench, _summarise(trace, bench, costs, conventions, label))
 
 
 def _resolved(
-    run: TrainedRun, costs: CostConfig | None, risk: RiskConfig | None, initial_cash: float | None
-) -> tuple[CostConfig, RiskConfig, float]:
-    """A backtest's costs, risk and cash: as given, else the trained run's."""
+    run: TrainedRun,
+    costs: CostConfig | None,
+    risk: RiskConfig | None,
+    initial_cash: float | None,
+    execution: ExecutionConfig | None = None,
+) -> tuple[CostConfig, RiskConfig, float, ExecutionConfig]:
+    """A backtest's costs, risk, cash and execution settings: as given, else the trained run's."""
     cfg = run.config
-    return costs or cfg.costs, risk or cfg.risk, initial_cash or cfg.initial_cash
+    return costs or cfg.costs, risk or cfg.risk, initial_cash or cfg.initial_cash, execution or cfg.execution
 
 
 @dataclass
@@ -126,6 +128,7 @@ def trained_replay(
     costs: CostConfig | None = None,
     risk: RiskConfig | None = None,
     initial_cash: float | None = None,
+    execution: ExecutionConfig | None = None,
 ) -> TrainedReplay:
     """The frozen pipeline's market, the order path, the first decision bar and the policy."""
     cfg = run.config
@@ -136,16 +139,9 @@ def trained_replay(
     first = max(first, observations.first)
     if first >= market.n_bars - 1:
         raise DataError(f"nothing to backtest: no bars after {start_day}")
-    costs, risk, initial_cash = _resolved(run, costs, risk, initial_cash)
+    costs, risk, initial_cash, execution = _resolved(run, costs, risk, initial_cash, execution)
     limits = RiskLimits.from_config(risk, allow_short=cfg.env.short)
-    path = order_path(
-        market,
-        costs,
-        limits,
-        initial_cash,
-        fractional=cfg.env.fractional_shares,
-        threshold=cfg.env.rebalance_threshold,
-    )
+    path = order_path(market, costs, limits, initial_cash, execution)
     actions = ActionMap(cfg.env.action, market.n_assets, cfg.env.short)
     decide = policy_decider(observations, path.portfolio, actions, run.model, run.recurrent)
     return TrainedReplay(market, path, first, decide)
@@ -160,10 +156,13 @@ def backtest_trained(
     risk: RiskConfig | None = None,
     initial_cash: float | None = None,
     conventions: Conventions | None = None,
+    execution: ExecutionConfig | None = None,
 ) -> BacktestResult:
     """Replay a trained run's frozen pipeline and policy on ``bars`` from ``start_day``."""
-    costs, risk, cash = _resolved(run, costs, risk, initial_cash)
-    replay = trained_replay(run, bars, start_day, costs=costs, risk=risk, initial_cash=cash)
+    costs, risk, cash, execution = _resolved(run, costs, risk, initial_cash, execution)
+    replay = trained_replay(
+        run, bars, start_day, costs=costs, risk=risk, initial_cash=cash, execution=execution
+    )
     return evaluate(
         replay.market,
         replay.path,
@@ -174,6 +173,7 @@ def backtest_trained(
         initial_cash=cash,
         conventions=conventions or Conventions(),
         label=f"PPO ({run.config.ppo.policy}) from {run.path.name}",
+        execution=execution,
     )
 
 
@@ -229,6 +229,7 @@ def run_backtest(config: BacktestConfig, *, bars: pd.DataFrame | None = None) ->
             risk=config.risk,
             initial_cash=config.initial_cash,
             conventions=conv,
+            execution=config.execution,
         )
     costs = config.costs or CostConfig()
     risk = config.risk or RiskConfig()
@@ -242,7 +243,8 @@ def run_backtest(config: BacktestConfig, *, bars: pd.DataFrame | None = None) ->
         "equal_weight": lambda: baselines.equal_weight(market, start, policy.rebalance),
         "weights_csv": lambda: baselines.weights_csv(market, start, policy.path),  # type: ignore[arg-type]
     }[policy.type]()
-    path = order_path(market, costs, RiskLimits.from_config(risk), config.initial_cash)
+    execution = config.execution or ExecutionConfig()
+    path = order_path(market, costs, RiskLimits.from_config(risk), config.initial_cash, execution)
     return evaluate(
         market,
         path,
@@ -253,4 +255,5 @@ def run_backtest(config: BacktestConfig, *, bars: pd.DataFrame | None = None) ->
         initial_cash=config.initial_cash,
         conventions=conv,
         label=policy.type,
+        execution=execution,
     )

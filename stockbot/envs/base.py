@@ -8,7 +8,9 @@ drawdown kill switch fires the episode ends, after flattening at the next open (
 in the last reward); a breach of the daily loss limit flattens at the next open and the episode goes
 on, flat until the next session, as in a backtest or a live session (the same risk state).
 Each ``step`` touches only preallocated numpy arrays, one compiled execution kernel and the risk
-state.
+state. The env fills market orders: the execution settings' threshold, whole shares and cash buffer
+apply here, while limit orders and TWAP slices are how a backtest or a session sends the orders
+(``order_type`` and ``twap_slices`` change fills, not what the policy learns to target).
 
 Observation: ``{"features": (W, N*F) window or (N*F,) current row, "account": (N+3,)}``, the
 account being each asset's weight, the cash weight, the unrealised PnL / equity and the drawdown.
@@ -22,7 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from stockbot.config import CostConfig, EnvConfig, RiskConfig
+from stockbot.config import CostConfig, EnvConfig, ExecutionConfig, RiskConfig
 from stockbot.envs.actions import ActionMap
 from stockbot.envs.market import MarketData
 from stockbot.envs.observation import ObservationBuilder
@@ -41,6 +43,7 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
         config: EnvConfig,
         costs: CostConfig | None = None,
         risk: RiskConfig | None = None,
+        execution: ExecutionConfig | None = None,
         initial_cash: float = 100_000.0,
         bounds: tuple[int, int] | None = None,
         random_start: bool = True,
@@ -69,13 +72,16 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
         self.limits = RiskLimits.from_config(risk or RiskConfig(), allow_short=config.short)
         self.costs = CostModel.from_config(cost_cfg)
         self.fill_at_close = cost_cfg.fill == "close"
-        self.threshold = float(config.rebalance_threshold)
-        self.fractional = config.fractional_shares
+        ex = execution or ExecutionConfig()
+        self.threshold = float(ex.rebalance_threshold)
+        self.fractional = ex.fractional_shares
+        self.invest = 1.0 - float(ex.cash_buffer)
         self.portfolio = Portfolio(market.symbols, initial_cash)
         self.risk = RiskState()
         self._sessions = [market.session(t) for t in range(market.n_bars)]
         self._limits = self.limits.as_array()
         self._costs = self.costs.as_array()
+        self._slip = np.full(market.n_assets, self.costs.slippage)
         self._weights = np.zeros(market.n_assets)
         self._fills = np.zeros((market.n_assets, FILL_COLUMNS))
         self._flat_target = np.zeros(market.n_assets)
@@ -121,8 +127,10 @@ class TradingEnv(gym.Env[dict[str, np.ndarray], Any]):
             self.risk.status == "halted",
             self._limits,
             self._costs,
+            self._slip,
             self.threshold,
             self.fractional,
+            self.invest,
             self._weights,
             self._fills,
         )

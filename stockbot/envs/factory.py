@@ -50,6 +50,7 @@ def env_for(
         config=config.env,
         costs=config.costs,
         risk=config.risk,
+        execution=config.execution,
         initial_cash=config.initial_cash,
         bounds=bounds,
         random_start=training if random_start is None else random_start,

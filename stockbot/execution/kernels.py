@@ -11,7 +11,8 @@ price * qty + fees stays >= 0 (or >= -(max_gross_leverage - 1) * equity at the f
 leverage above 1 allows borrowing). Shorts are negative quantities; their proceeds are cash. Fees:
 commission on notional plus a per-share fee, at least the minimum fee per order.
 
-``costs`` travels as [commission, slippage, per_share, min_fee] (fractions and currency) and the
+``costs`` travels as [commission, slippage, per_share, min_fee] (fractions and currency; fills
+take the slippage per asset, so limit fills can have none) and the
 limits as :meth:`RiskLimits.as_array`; a fills buffer row is (asset, signed qty, price, fee,
 slippage cost).
 """
@@ -55,13 +56,13 @@ def _scaled(q: float, s: float, fractional: bool) -> float:
 
 @njit(cache=True, nogil=True)
 def _buy_cost(
-    buy: np.ndarray, s: float, ref: np.ndarray, slip: float, costs: np.ndarray, fractional: bool
+    buy: np.ndarray, s: float, px: np.ndarray, slip: np.ndarray, costs: np.ndarray, fractional: bool
 ) -> float:
     total = 0.0
     for i in range(buy.shape[0]):
         q = _scaled(buy[i], s, fractional)
         if q > 0.0:
-            v = q * ref[i] * (1.0 + slip)
+            v = q * px[i] * (1.0 + slip[i])
             total += v + fee(v, q, costs)
     return total
 
@@ -91,13 +92,14 @@ def size_kernel(
     threshold: float,
     fractional: bool,
     flat: bool,
+    invest: float,
     weights: np.ndarray,
 ) -> np.ndarray:
     """Target quantities for target weights decided at a close (``price``, ``equity`` there).
 
     NaN in ``target`` keeps that position; a change of weight below ``threshold`` keeps it too;
-    ``flat`` (halted, or no equity left) targets zero everywhere. The weights after the risk limits
-    are written to ``weights``."""
+    ``flat`` (halted, or no equity left) targets zero everywhere. ``invest`` (1 - the cash buffer)
+    of the equity is sized. The weights after the risk limits are written to ``weights``."""
     n = qty.shape[0]
     current = np.empty(n)
     for i in range(n):
@@ -105,12 +107,13 @@ def size_kernel(
     flat = flat or equity <= 0.0
     w = np.zeros(n) if flat else limit_weights_kernel(target, current, limits)
     weights[:] = w
+    sized = equity * invest
     target_qty = np.empty(n)
     for i in range(n):
         if not flat and (np.isnan(target[i]) or (threshold > 0.0 and abs(w[i] - current[i]) < threshold)):
             target_qty[i] = qty[i]  # held, or too small a change to trade
         else:
-            q = w[i] * equity / price[i] if equity > 0.0 else 0.0
+            q = w[i] * sized / price[i] if equity > 0.0 else 0.0
             target_qty[i] = q if fractional else np.trunc(q)
     return target_qty
 
@@ -121,25 +124,26 @@ def fill_kernel(
     avg_cost: np.ndarray,
     cash: float,
     delta: np.ndarray,
-    ref: np.ndarray,
+    px: np.ndarray,
+    slip: np.ndarray,
     costs: np.ndarray,
     floor: float,
     fractional: bool,
     fills: np.ndarray,
 ) -> tuple[float, float, float, int]:
-    """Fill signed market orders ``delta`` (one per asset, 0 = none) at ``ref`` +/- slippage into
-    ``qty``/``avg_cost``: sells first (their proceeds pay for the buys), then the buys, all scaled
-    by the largest factor that keeps cash >= ``floor``. Returns (cash, notional, fees, number of
-    fills written to ``fills``)."""
+    """Fill signed orders ``delta`` (one per asset, 0 = none) at ``px`` moved against the trader by
+    ``slip`` (a fraction per asset: the cost model's slippage for market orders, 0 for limit fills)
+    into ``qty``/``avg_cost``: sells first (their proceeds pay for the buys), then the buys, all
+    scaled by the largest factor that keeps cash >= ``floor``. Returns (cash, notional, fees,
+    number of fills written to ``fills``)."""
     n = qty.shape[0]
-    slip = costs[1]
     notional = 0.0
     fees = 0.0
     nf = 0
     for i in range(n):
         d = delta[i]
         if d < 0.0:
-            p = ref[i] * (1.0 - slip)
+            p = px[i] * (1.0 - slip[i])
             value = -d * p
             f = fee(value, -d, costs)
             cash += value - f
@@ -147,7 +151,7 @@ def fill_kernel(
             fees += f
             book(i, d, p, qty, avg_cost)
             fills[nf, 0], fills[nf, 1], fills[nf, 2], fills[nf, 3] = i, d, p, f
-            fills[nf, 4] = -d * (ref[i] - p)
+            fills[nf, 4] = -d * (px[i] - p)
             nf += 1
     buy = np.zeros(n)
     any_buy = False
@@ -158,13 +162,13 @@ def fill_kernel(
     if not any_buy:
         return cash, notional, fees, nf
     available = cash - floor
-    if _buy_cost(buy, 1.0, ref, slip, costs, fractional) > available:
+    if _buy_cost(buy, 1.0, px, slip, costs, fractional) > available:
         # the cost grows with the scale s of all buys (fees too: commission, per-share and the
         # minimum fee are non-decreasing), so bisect for the largest affordable s
         lo, hi = 0.0, 1.0
         for _ in range(60):
             mid = 0.5 * (lo + hi)
-            if _buy_cost(buy, mid, ref, slip, costs, fractional) <= available:
+            if _buy_cost(buy, mid, px, slip, costs, fractional) <= available:
                 lo = mid
             else:
                 hi = mid
@@ -173,7 +177,7 @@ def fill_kernel(
     for i in range(n):
         d = buy[i]
         if d > 0.0:
-            p = ref[i] * (1.0 + slip)
+            p = px[i] * (1.0 + slip[i])
             value = d * p
             f = fee(value, d, costs)
             cash -= value + f
@@ -181,7 +185,7 @@ def fill_kernel(
             fees += f
             book(i, d, p, qty, avg_cost)
             fills[nf, 0], fills[nf, 1], fills[nf, 2], fills[nf, 3] = i, d, p, f
-            fills[nf, 4] = d * (p - ref[i])
+            fills[nf, 4] = d * (p - px[i])
             nf += 1
     return cash, notional, fees, nf
 
@@ -226,18 +230,23 @@ def fused_step(
     flat: bool,
     limits: np.ndarray,
     costs: np.ndarray,
+    slip: np.ndarray,
     threshold: float,
     fractional: bool,
+    invest: float,
     weights: np.ndarray,
     fills: np.ndarray,
 ) -> tuple[float, float, float, float, float, int]:
-    """One decision of the env in one call: size at the decision close ``price`` (``flat``: the
-    risk state is halted), fill at ``ref`` (the next open, or the same close with ``fill: close``)
-    and mark at the next close ``mark``. Returns (cash, equity, peak, notional, fees, fills); the
-    mark then goes to the same :class:`RiskState` as in every other mode."""
-    target_qty = size_kernel(target, qty, price, equity, limits, threshold, fractional, flat, weights)
+    """One decision of the env in one call, for market orders: size at the decision close
+    ``price`` (``flat``: the risk state is halted), fill at ``ref`` (the next open, or the same
+    close with ``fill: close``) with slippage ``slip`` (the cost model's, per asset) and mark at the
+    next close ``mark``. Returns (cash, equity, peak, notional, fees, fills); the mark then goes to
+    the same :class:`RiskState` as in every other mode."""
+    target_qty = size_kernel(target, qty, price, equity, limits, threshold, fractional, flat, invest, weights)
     delta = target_qty - qty
     floor = cash_floor(qty, cash, ref, limits[0])
-    cash, notional, fees, nf = fill_kernel(qty, avg_cost, cash, delta, ref, costs, floor, fractional, fills)
+    cash, notional, fees, nf = fill_kernel(
+        qty, avg_cost, cash, delta, ref, slip, costs, floor, fractional, fills
+    )
     equity = mark_kernel(qty, cash, mark)
     return cash, equity, max(peak, equity), notional, fees, nf

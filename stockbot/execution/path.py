@@ -3,6 +3,10 @@
 A backtest drives it bar by bar with the paper venue; a live session drives the same planner, order
 builder, portfolio and risk state, with a broker in place of the venue and fills arriving when they
 do. Nothing here knows which mode it is in.
+
+Orders wait in ``pending`` for their fill bar (TWAP children for later bars); an order not (fully)
+filled at its bar expires (``expired``), the rest unfilled. A decision that sends an order for a
+symbol cancels that symbol's children still pending; a decision that holds a symbol lets them go on.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
+from stockbot.config import ExecutionConfig
 from stockbot.execution.costs import CostModel
 from stockbot.execution.orders import OrderBuilder
 from stockbot.execution.planner import Plan, Planner
@@ -28,30 +34,44 @@ class OrderPath:
         initial_cash: float,
         costs: CostModel,
         limits: RiskLimits,
-        threshold: float = 0.0,
-        fractional: bool = True,
+        execution: ExecutionConfig | None = None,
         fill_at_close: bool = False,
         session: str = "backtest",
     ) -> None:
+        ex = execution or ExecutionConfig()
         self.limits = limits
+        self.execution = ex
         self.portfolio = Portfolio(symbols, initial_cash)
-        self.planner = Planner(limits, threshold=threshold, fractional=fractional)
-        self.builder = OrderBuilder(symbols, session)
+        self.planner = Planner(
+            limits,
+            threshold=ex.rebalance_threshold,
+            fractional=ex.fractional_shares,
+            cash_buffer=ex.cash_buffer,
+        )
+        self.builder = OrderBuilder(symbols, session, ex)
         self.venue = PaperVenue(
             costs,
             max_gross_leverage=limits.max_gross_leverage,
-            fractional=fractional,
+            fractional=ex.fractional_shares,
             fill_at_close=fill_at_close,
         )
         self.risk = RiskState()
         self.fill_at_close = fill_at_close
         self.last_plan: Plan | None = None
+        self.pending: list[Order] = []
+        self.cancelled: list[Order] = []
+        self.expired: list[Order] = []
+
+    @property
+    def slices(self) -> int:
+        return self.execution.twap_slices
 
     def reset(self, session: object = None) -> None:
         self.portfolio.reset()
         self.risk = RiskState()
         self.risk.start(self.portfolio.equity, session)
         self.last_plan = None
+        self.pending, self.cancelled, self.expired = [], [], []
 
     def resume(self) -> None:
         """A person lifts a halt (or a pause): trading resumes, and the drawdown kill switch re-arms
@@ -59,16 +79,29 @@ class OrderPath:
         self.risk.resume()
         self.portfolio.peak = self.portfolio.equity
 
-    def decide(self, target: np.ndarray, bar: Bar, fill_bar: Bar | None = None) -> list[Order]:
-        """Orders for ``target`` decided at ``bar``'s close (to fill at ``fill_bar``)."""
+    def decide(self, target: np.ndarray, bar: Bar, fill_times: Sequence[pd.Timestamp]) -> list[Order]:
+        """Orders for ``target`` decided at ``bar``'s close; ``fill_times`` are the bars they may
+        fill at (the next bar's first; with ``fill: close``, this bar's). They join ``pending``."""
         plan = self.planner.plan(target, self.portfolio, bar.close, self.risk.status)
         self.last_plan = plan
-        fill_time = bar.time if self.fill_at_close else (fill_bar.time if fill_bar is not None else None)
-        return self.builder.build(plan, self.portfolio.qty, bar.time, bar.close, fill_time)
+        orders = self.builder.build(plan, self.portfolio.qty, bar.time, bar.close, fill_times)
+        replaced = {o.symbol for o in orders}
+        if plan.kind == "kill":  # a halt's exit replaces everything still pending
+            replaced = set(self.portfolio.symbols)
+        self.cancelled += [o for o in self.pending if o.symbol in replaced]
+        self.pending = [o for o in self.pending if o.symbol not in replaced] + orders
+        return orders
 
-    def fill(self, orders: Sequence[Order], bar: Bar) -> list[Fill]:
-        """Fill ``orders`` at the paper venue at ``bar`` and apply each fill to the portfolio."""
-        fills = self.venue.fill(orders, self.portfolio, bar)
+    def fill(self, bar: Bar) -> list[Fill]:
+        """Fill the pending orders due at ``bar`` at the paper venue and apply each fill; orders due
+        earlier expire, later ones stay pending."""
+        due = [o for o in self.pending if o.fill_time == bar.time]
+        self.expired += [o for o in self.pending if o.fill_time is not None and o.fill_time < bar.time]
+        self.pending = [o for o in self.pending if o.fill_time is None or o.fill_time > bar.time]
+        fills = self.venue.fill(due, self.portfolio, bar)
+        filled = {f.client_order_id: f.quantity for f in fills}
+        # unfilled (a limit not reached, a buy clipped to nothing) or only partly: the rest expires
+        self.expired += [o for o in due if filled.get(o.client_order_id, 0.0) < o.quantity]
         for f in fills:
             self.portfolio.apply(f)
         return fills

@@ -23,11 +23,19 @@ class Plan:
 
 
 class Planner:
-    def __init__(self, limits: RiskLimits, *, threshold: float = 0.0, fractional: bool = True) -> None:
+    def __init__(
+        self,
+        limits: RiskLimits,
+        *,
+        threshold: float = 0.0,
+        fractional: bool = True,
+        cash_buffer: float = 0.0,
+    ) -> None:
         self.limits = limits
         self._limits = limits.as_array()
         self.threshold = float(threshold)
         self.fractional = fractional
+        self.invest = 1.0 - float(cash_buffer)
 
     def plan(self, target: np.ndarray, portfolio: Portfolio, price: np.ndarray, status: RiskStatus) -> Plan:
         """Target quantities for ``target`` decided at the close ``price`` (equity of the last
@@ -48,6 +56,7 @@ class Planner:
             self.threshold,
             self.fractional,
             status == "halted",
+            self.invest,
             weights,
         )
         if status == "reducing":

@@ -1,8 +1,11 @@
 """The paper venue's fill model: what a backtest and a paper broker fill, and at what price.
 
 Market orders fill at the fill bar's open (the bar after the decision; with ``fill: close``, the
-decision's own close, an optimistic assumption) plus slippage against the trader: sells first, then
-buys scaled together so that cash stays above the floor (see :mod:`.kernels`), fees per order.
+decision's own close, an optimistic assumption) plus slippage against the trader. A buy limit fills
+at the open if the open is at or below the limit, else at the limit if the bar's low reaches it,
+else not at all (it expires at the end of that bar); a sell limit mirrors it; limit fills carry no
+slippage. Sells go first, then the buys, scaled together so that cash stays above the floor (see
+:mod:`.kernels`); fees per order.
 """
 
 from __future__ import annotations
@@ -48,32 +51,38 @@ class PaperVenue:
 
     def fill(self, orders: Sequence[Order], account: Portfolio, bar: Bar) -> list[Fill]:
         """The fills of ``orders`` at ``bar`` (the fill bar; the decision bar with ``fill: close``)
-        for an account holding ``account``'s cash and positions (read, not changed)."""
+        for an account holding ``account``'s cash and positions (read, not changed). At most one
+        order per asset; an order that does not fill here gets no fill (it expires)."""
         if not orders:
             return []
         n = account.n_assets
         delta = np.zeros(n)
+        px = bar.close.copy() if self.fill_at_close else bar.open.copy()
+        ref = px.copy()
+        slip = np.full(n, self.costs.slippage)
         by_asset: dict[int, Order] = {}
         for o in orders:
-            if o.order_type != "market":
-                raise ValueError(f"order {o.client_order_id}: the paper venue fills market orders only")
             i = account.index[o.symbol]
             if i in by_asset:
                 raise ValueError(
                     f"orders {by_asset[i].client_order_id} and {o.client_order_id} are both for {o.symbol}"
                 )
             by_asset[i] = o
+            if o.order_type == "limit":
+                price = self._limit_price(o, float(ref[i]), float(bar.high[i]), float(bar.low[i]))
+                if price is None:
+                    continue  # not reached: expires unfilled
+                px[i], slip[i] = price, 0.0
             delta[i] = o.signed
-        ref = bar.close if self.fill_at_close else bar.open
         qty, avg = account.qty.copy(), account.avg_cost.copy()
         floor = cash_floor(qty, account.cash, ref, self.max_gross_leverage)
         buf = np.zeros((n, FILL_COLUMNS))
         _, _, _, nf = fill_kernel(
-            qty, avg, account.cash, delta, ref, self._costs, floor, self.fractional, buf
+            qty, avg, account.cash, delta, px, slip, self._costs, floor, self.fractional, buf
         )
         fills = []
         for row in buf[:nf]:
-            i, d, price, fee, slip = int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4])
+            i, d, price, fee, cost = int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4])
             order = by_asset[i]
             fills.append(
                 Fill(
@@ -83,7 +92,7 @@ class PaperVenue:
                     quantity=d if d > 0 else -d,
                     price=price,
                     fee=fee,
-                    slippage_cost=slip,
+                    slippage_cost=cost,
                     decision_time=order.decision_time,
                     fill_time=bar.time,
                     raw_price=price / float(bar.adj_factor[i]),
@@ -91,3 +100,15 @@ class PaperVenue:
                 )
             )
         return fills
+
+    def _limit_price(self, order: Order, open_: float, high: float, low: float) -> float | None:
+        """Where a limit order fills in a bar opening at ``open_`` (None: it does not). With
+        ``fill: close`` the bar is a single price, the close."""
+        limit = float(order.limit_price)  # type: ignore[arg-type]
+        if order.side == "buy":
+            if open_ <= limit:
+                return open_
+            return limit if not self.fill_at_close and low <= limit else None
+        if open_ >= limit:
+            return open_
+        return limit if not self.fill_at_close and high >= limit else None

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stockbot.config import CostConfig, EnvConfig, RiskConfig
+from stockbot.config import CostConfig, EnvConfig, ExecutionConfig, RiskConfig
 from stockbot.envs import MarketData, PortfolioEnv
 from stockbot.execution import CostModel, OrderPath, RiskLimits
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(120)
 CASES = {
     "defaults": ({}, {}, {}),
     "whole_shares_threshold_fees": (
-        {"fractional_shares": False, "rebalance_threshold": 0.03},
+        {"fractional_shares": False, "rebalance_threshold": 0.03, "cash_buffer": 0.02},
         {"commission_bps": 3, "slippage_bps": 7, "per_share": 0.01, "min_fee": 1.5},
         {"max_position_weight": 0.35},
     ),
@@ -58,15 +58,17 @@ def test_the_fused_step_is_the_order_path(case: str, dow5_bars: pd.DataFrame) ->
     env_kw, cost_kw, risk_kw = CASES[case]
     bars = dow5_bars[dow5_bars.index.get_level_values("timestamp") >= pd.Timestamp("2016-01-01", tz="UTC")]
     market = MarketData.from_bars(bars)
-    cfg, costs, risk = EnvConfig(window=1, **env_kw), CostConfig(**cost_kw), RiskConfig(**risk_kw)
-    env = PortfolioEnv(market, config=cfg, costs=costs, risk=risk, initial_cash=50_000.0, random_start=False)
+    cfg, costs, risk = EnvConfig(window=1), CostConfig(**cost_kw), RiskConfig(**risk_kw)
+    ex = ExecutionConfig(**env_kw)
+    env = PortfolioEnv(
+        market, config=cfg, costs=costs, risk=risk, execution=ex, initial_cash=50_000.0, random_start=False
+    )
     path = OrderPath(
         market.symbols,
         initial_cash=50_000.0,
         costs=CostModel.from_config(costs),
         limits=RiskLimits.from_config(risk),
-        threshold=cfg.rebalance_threshold,
-        fractional=cfg.fractional_shares,
+        execution=ex,
         fill_at_close=costs.fill == "close",
     )
     env.reset()
@@ -74,8 +76,9 @@ def test_the_fused_step_is_the_order_path(case: str, dow5_bars: pd.DataFrame) ->
     n_fills = halts = 0
     for t, target in enumerate(targets(market.n_assets, market.n_bars - 1, seed=len(case))):
         _, _, nf = env.execute(t, target)
-        orders = path.decide(target, market.bar(t), market.bar(t + 1))
-        fills = path.fill(orders, market.bar(t if path.fill_at_close else t + 1))
+        at = t if path.fill_at_close else t + 1
+        path.decide(target, market.bar(t), [market.timestamps[at]])
+        fills = path.fill(market.bar(at))
         mark, _ = path.mark(market.bar(t + 1), market.session(t + 1))
         rows = env.fills_buffer[:nf]
         assert nf == len(fills), t

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stockbot.config import ExecutionConfig
 from stockbot.execution import (
     Bar,
     CostModel,
@@ -35,24 +36,41 @@ class Steps:
         costs: CostModel = FREE,
         limits: RiskLimits | None = None,
         cash: float = 1000.0,
+        high: list | None = None,
+        low: list | None = None,
         **kw: object,
     ) -> None:
         self.o = np.array(open_, dtype=float).reshape(len(open_), -1)
         self.c = np.array(close, dtype=float).reshape(len(close), -1)
+        self.h = (
+            np.maximum(self.o, self.c) if high is None else np.array(high, dtype=float).reshape(self.o.shape)
+        )
+        self.lo = (
+            np.minimum(self.o, self.c) if low is None else np.array(low, dtype=float).reshape(self.o.shape)
+        )
         symbols = [chr(ord("A") + i) for i in range(self.o.shape[1])]
-        self.path = OrderPath(symbols, initial_cash=cash, costs=costs, limits=limits or RiskLimits(), **kw)  # type: ignore[arg-type]
+        fill_at_close = bool(kw.pop("fill_at_close", False))
+        self.path = OrderPath(
+            symbols,
+            initial_cash=cash,
+            costs=costs,
+            limits=limits or RiskLimits(),
+            execution=ExecutionConfig(**kw),  # type: ignore[arg-type]
+            fill_at_close=fill_at_close,
+        )
         self.path.reset(session=0)
         self.fills: list[tuple[int, int, Fill]] = []  # (fill bar, decision bar, fill)
         self.events: list[str] = []
 
     def bar(self, t: int) -> Bar:
         o, c = self.o[t], self.c[t]
-        return Bar(DAY0 + pd.Timedelta(days=t), o, np.maximum(o, c), np.minimum(o, c), c, np.ones_like(c))
+        return Bar(DAY0 + pd.Timedelta(days=t), o, self.h[t], self.lo[t], c, np.ones_like(c))
 
     def step(self, t: int, target: list | np.ndarray) -> float:
-        orders = self.path.decide(np.asarray(target, dtype=float), self.bar(t), self.bar(t + 1))
         at = t if self.path.fill_at_close else t + 1
-        self.fills += [(at, t, f) for f in self.path.fill(orders, self.bar(at))]
+        times = [self.bar(k).time for k in range(at, min(at + self.path.slices, len(self.o)))]
+        self.path.decide(np.asarray(target, dtype=float), self.bar(t), times)
+        self.fills += [(at, t, f) for f in self.path.fill(self.bar(at))]
         mark, event = self.path.mark(self.bar(t + 1), session=t + 1)
         if event:
             self.events.append(event)
@@ -93,11 +111,11 @@ def test_buys_are_clipped_so_cash_stays_non_negative() -> None:
 
 
 def test_whole_shares_round_towards_zero() -> None:
-    s = Steps([10, 9, 9], [10, 9, 9], fractional=False)
+    s = Steps([10, 9, 9], [10, 9, 9], fractional_shares=False)
     s.step(0, [0.55])  # 0.55 * 1000 / 10 = 55 shares at 9
     assert s.qty[0] == 55.0
     assert s.cash == pytest.approx(1000 - 55 * 9)
-    s2 = Steps([10, 12, 12], [10, 12, 12], fractional=False)
+    s2 = Steps([10, 12, 12], [10, 12, 12], fractional_shares=False)
     s2.step(0, [1.0])  # 100 wanted at 12 = 1200 > 1000: 83 whole shares fit
     assert s2.qty[0] == 83.0
     assert s2.cash == pytest.approx(1000 - 83 * 12)
@@ -233,7 +251,7 @@ def test_paused_entries_only_reduce() -> None:
 
 
 def test_rebalance_threshold_skips_small_changes() -> None:
-    s = Steps([10] * 4, [10] * 4, threshold=0.1)
+    s = Steps([10] * 4, [10] * 4, rebalance_threshold=0.1)
     s.step(0, [0.5])
     n = len(s.fills)
     s.step(1, [0.55])  # |0.55 - 0.5| < 0.1: no trade
@@ -310,3 +328,111 @@ def test_bad_targets_and_orders_are_refused() -> None:
         Order("id", "A", "buy", float("nan"), DAY0, 10.0)
     with pytest.raises(ValueError, match="limit price"):
         Order("id", "A", "buy", 1.0, DAY0, 10.0, order_type="limit")
+
+
+def test_limit_buys_fill_at_the_open_at_the_limit_or_not_at_all() -> None:
+    """Decided at close 10 with a 100 bps offset: buy limit 9.9 (slippage 1% would apply to a
+    market order, never to a limit fill)."""
+    costs = CostModel(commission=0.0, slippage=0.01)
+    kw = {"costs": costs, "order_type": "limit", "limit_offset_bps": 100}
+    opens_below = Steps([10, 9.8, 9.8], [10, 10, 10], low=[10, 9.7, 9.7], **kw)
+    opens_below.step(0, [0.5])  # 50 shares wanted; the open 9.8 <= 9.9: filled at the open
+    ((_, _, f),) = opens_below.fills
+    assert f.price == 9.8 and f.slippage_cost == 0.0 and f.quantity == pytest.approx(50.0)
+    assert opens_below.path.expired == []
+    touched = Steps([10, 10.2, 10], [10, 10, 10], low=[10, 9.85, 10], **kw)
+    touched.step(0, [0.5])  # opens above, the low 9.85 reaches 9.9: filled at the limit
+    assert touched.fills[0][2].price == pytest.approx(9.9)
+    missed = Steps([10, 10.2, 10], [10, 10, 10], low=[10, 9.95, 10], **kw)
+    missed.step(0, [0.5])  # never at 9.9: expires unfilled at the end of the bar
+    assert missed.fills == [] and missed.qty[0] == 0.0
+    assert [o.limit_price for o in missed.path.expired] == [pytest.approx(9.9)] and missed.path.pending == []
+
+
+def test_limit_sells_mirror_and_buys_are_clipped_to_cash_at_the_open() -> None:
+    kw = {"order_type": "limit", "limit_offset_bps": 100}
+    s = Steps([10, 10, 10.05, 10], [10, 10, 10, 10], high=[10, 10, 10.2, 10], **kw)
+    s.step(0, [1.0])  # buy limit 9.9, open 10 > 9.9 and low 10: no fill
+    assert s.fills == []
+    s2 = Steps([10, 9, 10.05, 10], [10, 10, 10, 10], high=[10, 9, 10.2, 10], **kw)
+    s2.step(0, [1.0])  # 100 shares wanted at the open 9 <= 9.9: 100 * 9 = 900 fits
+    assert s2.qty[0] == pytest.approx(100.0)
+    s2.step(1, [0.0])  # sell limit 10 * 1.01 = 10.1: opens 10.05 < 10.1, the high 10.2 reaches it
+    assert s2.fills[-1][2].side == "sell" and s2.fills[-1][2].price == pytest.approx(10.1)
+    s3 = Steps([10, 9.5], [10, 10], **{**kw, "limit_offset_bps": -500})  # crosses: limit 10.5
+    s3.step(0, [1.0])  # 100 shares at the open 9.5 = 950 <= 1000; sized at 10 -> 100 wanted
+    assert s3.qty[0] == pytest.approx(100.0)
+    s4 = Steps([10, 10.4], [10, 10], **{**kw, "limit_offset_bps": -500})
+    s4.step(0, [1.0])  # fills at the open 10.4 <= 10.5: 100 * 10.4 > 1000, clipped to the cash
+    assert s4.qty[0] == pytest.approx(1000 / 10.4) and s4.cash == pytest.approx(0.0, abs=1e-6)
+
+
+def test_twap_children_fill_on_the_next_bars_and_sum_to_the_parent() -> None:
+    s = Steps([10] * 6, [10] * 6, twap_slices=3)
+    s.step(0, [1.0])  # 100 shares in 3 children: bars 1, 2, 3
+    assert [o.slice for o in s.path.pending] == [1, 2]
+    s.step(1, [np.nan])  # a hold lets the children go on
+    s.step(2, [np.nan])
+    children = [f for _, _, f in s.fills]
+    assert [f.fill_time for f in children] == [DAY0 + pd.Timedelta(days=k) for k in (1, 2, 3)]
+    assert sum(f.quantity for f in children) == 100.0 and s.qty[0] == 100.0
+    assert [f.client_order_id[-2:] for f in children] == ["d0", "d1", "d2"]
+
+
+def test_whole_share_twap_puts_the_remainder_last_and_a_new_decision_cancels() -> None:
+    s = Steps([10] * 6, [10] * 6, twap_slices=3, fractional_shares=False)
+    s.step(0, [1.0])  # 100 shares: 33, 33, 34
+    assert [o.quantity for o in [*s.path.pending]] == [33.0, 34.0]
+    s.step(1, [0.5])  # a new decision for A: the pending 33 and 34 are cancelled
+    assert [o.quantity for o in s.path.cancelled] == [33.0, 34.0]
+    # the first child (33 at bar 1) filled; the new plan sizes from it: 50 - 33 = 17 -> 5, 5, 7
+    assert [o.quantity for o in s.path.pending] == [5.0, 7.0]
+    assert s.qty[0] == 33.0 + 5.0
+
+
+def test_a_halt_exits_at_once_and_small_orders_are_not_sent() -> None:
+    s = Steps([10, 10, 5, 5, 5], [10, 10, 5, 5, 5], twap_slices=3, limits=RiskLimits(max_drawdown=0.1))
+    s.step(0, [1.0])
+    s.step(1, [np.nan])  # the second child at the open 5, then the close at 5: -16.7% breaches 10%
+    assert s.path.risk.status == "halted"
+    s.step(2, [1.0])  # the kill: one market order for everything, the last child cancelled
+    assert s.qty[0] == 0.0 and s.fills[-1][2].client_order_id.endswith("-k0")
+    assert s.path.pending == [] and s.path.cancelled[-1].slice == 2
+    tiny = Steps([10, 10, 10], [10, 10, 10], min_order_notional=50.0)
+    tiny.step(0, [0.04])  # 40 worth: not sent
+    assert tiny.fills == [] and tiny.path.pending == []
+    tiny.step(1, [0.06])  # 60 worth: sent
+    assert tiny.qty[0] == pytest.approx(6.0)
+
+
+def test_twap_slices_sum_exactly() -> None:
+    from stockbot.execution.orders import slice_quantity
+
+    rng = np.random.default_rng(1)
+    for _ in range(2000):
+        q, n = float(rng.uniform(0.001, 1e5)), int(rng.integers(1, 12))
+        parts = slice_quantity(q, n, True)
+        assert len(parts) == n and all(p > 0 for p in parts)
+        acc = 0.0
+        for p in parts:
+            acc += p
+        assert acc == q
+    assert slice_quantity(100.0, 3, False) == [33.0, 33.0, 34.0]
+    assert slice_quantity(2.0, 3, False) == [1.0, 1.0]
+
+
+def test_client_order_ids_are_deterministic_unique_and_short() -> None:
+    from stockbot.execution import client_order_id
+
+    t = pd.Timestamp("2017-11-24", tz="UTC")
+    a = client_order_id("session-1", t, "AAPL", "decision", 0)
+    assert a == client_order_id("session-1", t, "AAPL", "decision", 0)
+    others = {
+        client_order_id("session-2", t, "AAPL", "decision", 0),
+        client_order_id("session-1", t + pd.Timedelta(days=1), "AAPL", "decision", 0),
+        client_order_id("session-1", t, "MSFT", "decision", 0),
+        client_order_id("session-1", t, "AAPL", "kill", 0),
+        client_order_id("session-1", t, "AAPL", "decision", 1),
+    }
+    assert a not in others and len(others) == 5
+    assert len(client_order_id("s", t, "A-VERY-LONG-SYMBOL-NAME.XNYS", "flatten", 99)) <= 48
