@@ -54,15 +54,14 @@ def run_loop(market: MarketData, path: OrderPath, decide: Decider, start: int, e
         following = market.bar(t + 1)
         # the bars this decision's orders (TWAP children) fill at, within the backtest
         first = t + first_fill
-        orders += path.decide(
-            decide(t), bar, list(market.timestamps[first : min(first + path.slices, end + 1)])
-        )
-        fills += path.fill(bar if path.fill_at_close else following)
-        mark, event = path.mark(following, market.session(t + 1))
-        if event:
-            events.append((following.time, event))
-        equity[k], cash[k] = mark.equity, path.portfolio.cash
-        gross[k], net[k] = mark.gross, mark.net
+        times = list(market.timestamps[first : min(first + path.slices, end + 1)])
+        step = path.step(decide(t), bar, following, times, market.session(t + 1))
+        orders += step.orders
+        fills += step.fills
+        if step.event:
+            events.append((following.time, step.event))
+        equity[k], cash[k] = step.mark.equity, path.portfolio.cash
+        gross[k], net[k] = step.mark.gross, step.mark.net
         bar = following
     peak = np.maximum.accumulate(equity)
     eq = pd.DataFrame(

@@ -12,6 +12,7 @@ symbol cancels that symbol's children still pending; a decision that holds a sym
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,16 @@ from stockbot.execution.portfolio import Mark, Portfolio
 from stockbot.execution.records import Fill, Order
 from stockbot.execution.risk import RiskLimits, RiskState
 from stockbot.execution.venue import Bar, PaperVenue
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one bar of a backtest produced."""
+
+    orders: list[Order]
+    fills: list[Fill]
+    mark: Mark
+    event: str | None  # a change of the risk state, for the event log
 
 
 class OrderPath:
@@ -105,6 +116,22 @@ class OrderPath:
         for f in fills:
             self.portfolio.apply(f)
         return fills
+
+    def step(
+        self,
+        target: np.ndarray,
+        bar: Bar,
+        following: Bar,
+        fill_times: Sequence[pd.Timestamp],
+        session: object,
+    ) -> Step:
+        """One bar of a backtest: decide ``target`` at ``bar``'s close, fill what is due at the
+        fill bar (``following``, or ``bar`` itself with ``fill: close``) and mark at
+        ``following``'s close, of exchange session ``session``."""
+        orders = self.decide(target, bar, fill_times)
+        fills = self.fill(bar if self.fill_at_close else following)
+        mark, event = self.mark(following, session)
+        return Step(orders, fills, mark, event)
 
     def mark(self, bar: Bar, session: object) -> tuple[Mark, str | None]:
         """Mark at ``bar``'s close and feed the risk state; returns the mark and any risk event."""

@@ -77,9 +77,10 @@ def test_the_fused_step_is_the_order_path(case: str, dow5_bars: pd.DataFrame) ->
     for t, target in enumerate(targets(market.n_assets, market.n_bars - 1, seed=len(case))):
         _, _, nf = env.execute(t, target)
         at = t if path.fill_at_close else t + 1
-        path.decide(target, market.bar(t), [market.timestamps[at]])
-        fills = path.fill(market.bar(at))
-        mark, _ = path.mark(market.bar(t + 1), market.session(t + 1))
+        step = path.step(
+            target, market.bar(t), market.bar(t + 1), [market.timestamps[at]], market.session(t + 1)
+        )
+        fills, mark = step.fills, step.mark
         rows = env.fills_buffer[:nf]
         assert nf == len(fills), t
         for row, f in zip(rows, fills, strict=True):

@@ -69,12 +69,11 @@ class Steps:
     def step(self, t: int, target: list | np.ndarray) -> float:
         at = t if self.path.fill_at_close else t + 1
         times = [self.bar(k).time for k in range(at, min(at + self.path.slices, len(self.o)))]
-        self.path.decide(np.asarray(target, dtype=float), self.bar(t), times)
-        self.fills += [(at, t, f) for f in self.path.fill(self.bar(at))]
-        mark, event = self.path.mark(self.bar(t + 1), session=t + 1)
-        if event:
-            self.events.append(event)
-        return mark.equity
+        step = self.path.step(np.asarray(target, dtype=float), self.bar(t), self.bar(t + 1), times, t + 1)
+        self.fills += [(at, t, f) for f in step.fills]
+        if step.event:
+            self.events.append(step.event)
+        return step.mark.equity
 
     @property
     def qty(self) -> np.ndarray:

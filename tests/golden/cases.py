@@ -25,38 +25,40 @@ REPO = GOLDEN.parents[1]
 FIVE = ["AAPL", "JPM", "KO", "MSFT", "XOM"]
 PERIOD = {"start": "2017-04-03", "end": "2017-12-06"}
 
+
+def _dow(symbols: list[str] = FIVE, **period: str) -> dict[str, Any]:
+    """The bundled dow29 sample's ``symbols`` over ``period`` (default: the golden period)."""
+    return {"provider": "sample", "dataset": "dow29", "symbols": symbols, **(period or PERIOD)}
+
+
+TRAIN_PERIOD = {"start": "2013-03-01", "end": "2017-12-06"}
+
+
+def _mlp(seed: int) -> dict[str, Any]:
+    """The tiny MLP budget both MLP fixtures trained with."""
+    return {
+        "policy": "mlp",
+        "total_timesteps": 2048,
+        "n_envs": 2,
+        "n_steps": 128,
+        "batch_size": 64,
+        "n_epochs": 2,
+        "net_arch": [16, 16],
+        "seed": seed,
+    }
+
+
 # the trained runs' configs (train jobs of a tiny budget; `make_golden.py --train` trains them)
 TRAINED: dict[str, dict[str, Any]] = {
     "mlp_regimes": {
-        "data": {
-            "provider": "sample",
-            "dataset": "dow29",
-            "symbols": FIVE,
-            "start": "2013-03-01",
-            "end": "2017-12-06",
-        },
+        "data": _dow(FIVE, **TRAIN_PERIOD),
         "regimes": {"enabled": True, "n_states": 2, "n_iter": 50},
         "env": {"window": 8, "episode_bars": 64},
-        "ppo": {
-            "policy": "mlp",
-            "total_timesteps": 2048,
-            "n_envs": 2,
-            "n_steps": 128,
-            "batch_size": 64,
-            "n_epochs": 2,
-            "net_arch": [16, 16],
-            "seed": 3,
-        },
+        "ppo": _mlp(seed=3),
         "eval": {"every_steps": 512, "patience": None},
     },
     "single_whole_shares": {
-        "data": {
-            "provider": "sample",
-            "dataset": "dow29",
-            "symbols": ["KO"],
-            "start": "2013-03-01",
-            "end": "2017-12-06",
-        },
+        "data": _dow(["KO"], **TRAIN_PERIOD),
         "env": {
             "kind": "single",
             "action": "discrete",
@@ -67,27 +69,12 @@ TRAINED: dict[str, dict[str, Any]] = {
         },
         "costs": {"commission_bps": 2, "slippage_bps": 5, "per_share": 0.005, "min_fee": 1.0},
         "risk": {"max_position_weight": 0.9},
-        "ppo": {
-            "policy": "mlp",
-            "total_timesteps": 2048,
-            "n_envs": 2,
-            "n_steps": 128,
-            "batch_size": 64,
-            "n_epochs": 2,
-            "net_arch": [16, 16],
-            "seed": 2,
-        },
+        "ppo": _mlp(seed=2),
         "eval": {"every_steps": 512, "patience": None},
         "initial_cash": 25000,
     },
     "lstm": {
-        "data": {
-            "provider": "sample",
-            "dataset": "dow29",
-            "symbols": ["AAPL", "KO", "XOM"],
-            "start": "2013-03-01",
-            "end": "2017-12-06",
-        },
+        "data": _dow(["AAPL", "KO", "XOM"], **TRAIN_PERIOD),
         "env": {"window": 8, "episode_bars": 64},
         "risk": {"max_position_weight": 0.6, "max_turnover": 0.5},
         "ppo": {
@@ -104,10 +91,6 @@ TRAINED: dict[str, dict[str, Any]] = {
         "eval": {"every_steps": 256, "patience": None},
     },
 }
-
-
-def _dow(symbols: list[str] = FIVE) -> dict[str, Any]:
-    return {"provider": "sample", "dataset": "dow29", "symbols": symbols, **PERIOD}
 
 
 # name -> backtest config (paths relative to the repository; "{runs}" is tests/golden/runs)
@@ -133,13 +116,7 @@ CASES: dict[str, dict[str, Any]] = {
         "risk": {"max_gross_leverage": 1.5, "max_position_weight": 0.7, "max_turnover": 0.8},
     },
     "kill_switch": {
-        "data": {
-            "provider": "sample",
-            "dataset": "dow29",
-            "symbols": ["AAPL", "MSFT"],
-            "start": "2015-06-01",
-            "end": "2016-06-30",
-        },
+        "data": _dow(["AAPL", "MSFT"], start="2015-06-01", end="2016-06-30"),
         "policy": {"type": "equal_weight", "rebalance": 21},
         "risk": {"max_drawdown": 0.08},
     },
