@@ -7,11 +7,17 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
-import pytest
+# MKL picks its float kernels by CPU (AVX-512 here, AVX2 elsewhere), which changes a policy's float32
+# outputs in the last bits and with them every trade of a golden or parity run: the suite (and the
+# session processes it starts, which inherit this) asks MKL for the same results on every x86 CPU.
+# It must be set before torch loads MKL.
+os.environ.setdefault("MKL_CBWR", "COMPATIBLE")
 
-from stockbot.config import DataConfig
-from stockbot.data import load_bars
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from stockbot.config import DataConfig  # noqa: E402
+from stockbot.data import load_bars  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

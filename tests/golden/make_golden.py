@@ -5,11 +5,15 @@
 ``--train`` first (re)trains the fixture runs into ``tests/golden/runs/`` and writes ``weights.csv``;
 without it the committed runs are used. Only re-run this on purpose: the point of the goldens is that
 they were written by the code before a refactor, and the refactored code must reproduce them.
+Run it with ``MKL_CBWR=COMPATIBLE`` (as the suite runs, see ``tests/conftest.py``): MKL's default
+kernels differ by CPU and so would the trained policies' trades. The trained cases were last
+written by the pre-refactor code (5062726) that way.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -72,6 +76,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--train", action="store_true", help="retrain the fixture runs and rewrite weights.csv")
     args = ap.parse_args()
+    if os.environ.get("MKL_CBWR") != "COMPATIBLE":
+        raise SystemExit("run with MKL_CBWR=COMPATIBLE, as the suite does (tests/conftest.py)")
     if args.train:
         write_weights()
         train_fixtures()
