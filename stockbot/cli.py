@@ -469,5 +469,109 @@ def executor_status_cmd() -> None:
     click.echo(json.dumps(executor_status()))
 
 
+# ---------------------------------------------------------------------------- live sessions
+
+
+@main.group(cls=_Group)
+def live() -> None:
+    """Live (paper) sessions of trained runs: start, steer, inspect, and the loop itself."""
+
+
+def _live_request(session_id: str, action: str, **params: object) -> None:
+    from stockbot.live.control import request
+
+    request(session_id, action, **params)
+    click.echo(f"{action} requested for {session_id}")
+
+
+@live.command("start")
+@click.option("-c", "--config", "config_path", type=click.Path(exists=True, dir_okay=False), required=True)
+@_set_option
+def live_start(config_path: str, overrides: tuple[str, ...]) -> None:
+    """Start a session from a live config; prints its id."""
+    from stockbot.config import apply_overrides, read_yaml
+    from stockbot.jobs.submit import default_owner
+    from stockbot.live.control import start_session
+
+    raw = apply_overrides(read_yaml(config_path), overrides)
+    doc = start_session(raw, default_owner())
+    click.echo(doc["_id"])
+
+
+@live.command("stop")
+@click.argument("session_id")
+@click.option("--flatten", is_flag=True, help="Flatten at the next open first (default: leave positions).")
+def live_stop(session_id: str, flatten: bool) -> None:
+    """Stop a session within one tick: cancel open orders, leave or flatten the positions."""
+    _live_request(session_id, "stop", flatten=flatten)
+
+
+@live.command("kill")
+@click.argument("session_id")
+def live_kill(session_id: str) -> None:
+    """The kill switch: cancel everything, flatten at the next open, halt (idempotent)."""
+    _live_request(session_id, "kill")
+
+
+@live.command("pause")
+@click.argument("session_id")
+def live_pause(session_id: str) -> None:
+    """Pause entries: only orders that reduce a position go out."""
+    _live_request(session_id, "pause")
+
+
+@live.command("resume")
+@click.argument("session_id")
+def live_resume(session_id: str) -> None:
+    """Resume trading after a pause or a halt (re-arms the drawdown kill switch from now)."""
+    _live_request(session_id, "resume")
+
+
+@live.command("reconcile")
+@click.argument("session_id")
+def live_reconcile(session_id: str) -> None:
+    """Resolve a reconcile_required: adopt the broker's positions and cash."""
+    _live_request(session_id, "reconcile")
+
+
+@live.command("status")
+@click.argument("session_id")
+def live_status(session_id: str) -> None:
+    """The session's state as JSON (including the loop's pid)."""
+    import json
+
+    from stockbot.errors import ConfigError
+    from stockbot.live.control import status
+    from stockbot.live.store import LiveStore
+
+    doc = LiveStore().get(session_id)
+    if doc is None:
+        raise ConfigError(f"no live session {session_id}")
+    click.echo(json.dumps(status(doc), default=str, indent=1))
+
+
+@live.command("list")
+def live_list() -> None:
+    """Every session, newest first."""
+    from stockbot.live.store import LiveStore
+
+    for doc in LiveStore().list():
+        view = doc.get("view") or {}
+        equity = view.get("equity")
+        shown = f"{equity:,.2f}" if isinstance(equity, float) else "-"
+        risk = (view.get("risk") or {}).get("status", "-")
+        click.echo(f"{doc['_id']}  {doc['status']:<9} {risk:<9} {shown:>14}  {doc.get('name')}")
+
+
+@live.command("run")
+@click.argument("session_id")
+def live_run(session_id: str) -> None:
+    """The loop of one session (its supervisor runs this)."""
+    from stockbot.live.session import LiveSession
+    from stockbot.live.store import LiveStore
+
+    click.echo(LiveSession(LiveStore(), session_id).run())
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

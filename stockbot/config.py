@@ -587,6 +587,59 @@ class BacktestConfig(StrictModel):
     periods_per_year: int = Field(default=252, ge=1, le=1_000_000)
 
 
+class ClockConfig(StrictModel):
+    """When a live session's bars close. ``replay``: historical bars from ``start`` to ``end`` as if
+    they closed one after another, ``speed`` bars per second (0 = no waiting). ``market``: real bars
+    on the exchange ``calendar``, each decided ``data_lag_minutes`` after its session's close."""
+
+    kind: Literal["replay", "market"] = "replay"
+    start: dt.date | None = Field(default=None, description="replay: first decision bar (data.start)")
+    end: dt.date | None = Field(default=None, description="replay: last bar (data.end)")
+    speed: float = Field(default=0.0, ge=0, le=10_000, description="replay: bars per second, 0 = no wait")
+    calendar: str = "XNYS"
+    data_lag_minutes: float = Field(default=15.0, ge=0, le=24 * 60)
+    stale_after_minutes: float = Field(
+        default=60.0, gt=0, le=24 * 60, description="market: how long past decide time to wait for a bar"
+    )
+    poll_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _order(self) -> ClockConfig:
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError(f"clock.end ({self.end}) must be after clock.start ({self.start})")
+        if self.kind == "market" and (self.start or self.end):
+            raise ValueError("clock.start and clock.end are for replay; a market clock runs from now")
+        return self
+
+
+class LiveConfig(StrictModel):
+    """A live (paper) session of a trained run. Omitted ``data``, ``costs``, ``risk``,
+    ``execution`` and ``initial_cash`` come from the trained run."""
+
+    name: str | None = Field(default=None, max_length=80)
+    policy: ModelRef
+    which: Literal["best", "last"] = Field(default="best", description="policy.zip or last.zip")
+    broker: Literal["paper"] = Field(default="paper", description="paper now; alpaca/schwab next")
+    feed: str | None = Field(default=None, max_length=40, description="the data feed's name, e.g. iex")
+    data: DataConfig | None = None
+    clock: ClockConfig = ClockConfig()
+    costs: CostConfig | None = None
+    risk: RiskConfig | None = None
+    execution: ExecutionConfig | None = None
+    initial_cash: float | None = Field(default=None, ge=1, le=MAX_CASH, description="paper money")
+    max_price_move: float | None = Field(
+        default=0.5, gt=0, le=100, description="hold a symbol whose close moved more than this from the last"
+    )
+
+    @model_validator(mode="after")
+    def _paper_fills(self) -> LiveConfig:
+        if self.costs is not None and self.costs.fill == "close":
+            raise ValueError(
+                "costs.fill 'close' fills at the close just seen, which no broker can; use next_open"
+            )
+        return self
+
+
 # --------------------------------------------------------------------------- loading and saving
 
 
@@ -718,6 +771,7 @@ __all__ = [
     "FeatureConfig",
     "HMMConfig",
     "HMMInferConfig",
+    "LiveConfig",
     "MacdConfig",
     "ModelRef",
     "PPOConfig",

@@ -13,11 +13,11 @@ from pathlib import Path
 # It must be set before torch loads MKL.
 os.environ.setdefault("MKL_CBWR", "COMPATIBLE")
 
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import pandas as pd
+import pytest
 
-from stockbot.config import DataConfig  # noqa: E402
-from stockbot.data import load_bars  # noqa: E402
+from stockbot.config import DataConfig
+from stockbot.data import load_bars
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -12,7 +12,8 @@ symbol cancels that symbol's children still pending; a decision that holds a sym
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from stockbot.execution.costs import CostModel
 from stockbot.execution.orders import OrderBuilder
 from stockbot.execution.planner import Plan, Planner
 from stockbot.execution.portfolio import Mark, Portfolio
-from stockbot.execution.records import Fill, Order
+from stockbot.execution.records import Fill, Order, order_from_doc, order_to_doc
 from stockbot.execution.risk import RiskLimits, RiskState
 from stockbot.execution.venue import Bar, PaperVenue
 
@@ -90,14 +91,26 @@ class OrderPath:
         self.risk.resume()
         self.portfolio.peak = self.portfolio.equity
 
-    def decide(self, target: np.ndarray, bar: Bar, fill_times: Sequence[pd.Timestamp]) -> list[Order]:
+    def decide(
+        self,
+        target: np.ndarray,
+        bar: Bar,
+        fill_times: Sequence[pd.Timestamp],
+        *,
+        flatten: bool = False,
+    ) -> list[Order]:
         """Orders for ``target`` decided at ``bar``'s close; ``fill_times`` are the bars they may
-        fill at (the next bar's first; with ``fill: close``, this bar's). They join ``pending``."""
-        plan = self.planner.plan(target, self.portfolio, bar.close, self.risk.status)
+        fill at (the next bar's first; with ``fill: close``, this bar's). They join ``pending``.
+        ``flatten``: a requested exit instead (a stop that flattens): everything to zero at the
+        next open, whatever the target."""
+        status = "halted" if flatten else self.risk.status
+        plan = self.planner.plan(target, self.portfolio, bar.close, status)
+        if flatten:
+            plan = replace(plan, kind="flatten")
         self.last_plan = plan
         orders = self.builder.build(plan, self.portfolio.qty, bar.time, bar.close, fill_times)
         replaced = {o.symbol for o in orders}
-        if plan.kind == "kill":  # a halt's exit replaces everything still pending
+        if plan.kind != "decision":  # an exit replaces everything still pending
             replaced = set(self.portfolio.symbols)
         self.cancelled += [o for o in self.pending if o.symbol in replaced]
         self.pending = [o for o in self.pending if o.symbol not in replaced] + orders
@@ -137,3 +150,23 @@ class OrderPath:
         """Mark at ``bar``'s close and feed the risk state; returns the mark and any risk event."""
         mark = self.portfolio.mark(bar.close)
         return mark, self.risk.on_mark(mark.equity, mark.drawdown, session, self.limits)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Portfolio, risk state and pending orders as plain data (a live session saves it with
+        every tick); :meth:`restore` reads it back exactly."""
+        return {
+            "portfolio": self.portfolio.snapshot(),
+            "risk": self.risk.snapshot(),
+            "pending": [order_to_doc(o) for o in self.pending],
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        saved = Portfolio.restore(data["portfolio"])
+        if saved.symbols != self.portfolio.symbols:
+            raise ValueError(f"saved portfolio trades {saved.symbols}, not {self.portfolio.symbols}")
+        p = self.portfolio  # in place: deciders hold this object
+        p.qty[:], p.avg_cost[:] = saved.qty, saved.avg_cost
+        p.cash, p.equity, p.peak, p.initial_cash = saved.cash, saved.equity, saved.peak, saved.initial_cash
+        self.risk = RiskState.restore(data["risk"])
+        self.pending = [order_from_doc(o) for o in data["pending"]]
+        self.cancelled, self.expired = [], []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -101,3 +101,76 @@ def client_order_id(
     if len(out) > MAX_CLIENT_ID:  # only a huge slice number gets here
         raise ValueError(f"client order id {out!r} is longer than {MAX_CLIENT_ID} characters")
     return out
+
+
+def _iso(ts: pd.Timestamp | None) -> str | None:
+    return None if ts is None else pd.Timestamp(ts).isoformat()
+
+
+def _ts(text: str | None) -> pd.Timestamp | None:
+    return None if text is None else pd.Timestamp(text)
+
+
+def order_to_doc(order: Order) -> dict[str, Any]:
+    """An order as plain data (store documents, journals); :func:`order_from_doc` reads it back."""
+    return {
+        "client_order_id": order.client_order_id,
+        "symbol": order.symbol,
+        "side": order.side,
+        "quantity": order.quantity,
+        "decision_time": _iso(order.decision_time),
+        "reference_price": order.reference_price,
+        "order_type": order.order_type,
+        "limit_price": order.limit_price,
+        "kind": order.kind,
+        "slice": order.slice,
+        "fill_time": _iso(order.fill_time),
+    }
+
+
+def order_from_doc(doc: dict[str, Any]) -> Order:
+    return Order(
+        client_order_id=doc["client_order_id"],
+        symbol=doc["symbol"],
+        side=doc["side"],
+        quantity=float(doc["quantity"]),
+        decision_time=_ts(doc["decision_time"]),  # type: ignore[arg-type]
+        reference_price=float(doc["reference_price"]),
+        order_type=doc["order_type"],
+        limit_price=None if doc["limit_price"] is None else float(doc["limit_price"]),
+        kind=doc["kind"],
+        slice=int(doc["slice"]),
+        fill_time=_ts(doc["fill_time"]),
+    )
+
+
+def fill_to_doc(fill: Fill) -> dict[str, Any]:
+    return {
+        "client_order_id": fill.client_order_id,
+        "symbol": fill.symbol,
+        "side": fill.side,
+        "quantity": fill.quantity,
+        "price": fill.price,
+        "fee": fill.fee,
+        "slippage_cost": fill.slippage_cost,
+        "decision_time": _iso(fill.decision_time),
+        "fill_time": _iso(fill.fill_time),
+        "raw_price": fill.raw_price,
+        "adj_factor": fill.adj_factor,
+    }
+
+
+def fill_from_doc(doc: dict[str, Any]) -> Fill:
+    return Fill(
+        client_order_id=doc["client_order_id"],
+        symbol=doc["symbol"],
+        side=doc["side"],
+        quantity=float(doc["quantity"]),
+        price=float(doc["price"]),
+        fee=float(doc["fee"]),
+        slippage_cost=float(doc["slippage_cost"]),
+        decision_time=_ts(doc["decision_time"]),  # type: ignore[arg-type]
+        fill_time=_ts(doc["fill_time"]),  # type: ignore[arg-type]
+        raw_price=float(doc["raw_price"]),
+        adj_factor=float(doc["adj_factor"]),
+    )

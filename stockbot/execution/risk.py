@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -168,3 +169,20 @@ class RiskState:
 
     def resume(self) -> None:
         self.status, self.cause, self.reason = "active", None, None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state as plain data (sessions as ISO dates); :meth:`restore` reads it back."""
+        out = asdict(self)
+        for key in ("session", "halted_session"):
+            if isinstance(out[key], dt.date):
+                out[key] = out[key].isoformat()
+        return out
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> RiskState:
+        state = cls(**data)
+        for key in ("session", "halted_session"):
+            value = getattr(state, key)
+            if isinstance(value, str):
+                setattr(state, key, dt.date.fromisoformat(value))
+        return state

@@ -1,0 +1,165 @@
+"""Starting, supervising and steering live sessions: what the CLI and the service call.
+
+Each session runs as one loop process (``stockbot live run ID``) under a small supervisor process
+of its own (``python -m stockbot.live.supervise ID``), outside the job executor's concurrency
+limit. The supervisor restarts a loop that died at most :data:`MAX_RESTARTS` times in
+:data:`RESTART_WINDOW` seconds; past that the session fails and halts with the reason. When the
+platform starts (the executor daemon), sessions that were running without a supervisor come back
+with entries paused, until their owner resumes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from stockbot.config import LiveConfig, dump_config, to_plain, validate_config
+from stockbot.errors import ConfigError
+from stockbot.live.folder import session_dir
+from stockbot.live.store import ENDED, LiveStore
+from stockbot.procs import alive
+
+log = logging.getLogger(__name__)
+
+MAX_RESTARTS = 3
+RESTART_WINDOW = 600.0
+STALE_SECONDS = 30.0
+
+
+def start_session(
+    raw: dict[str, Any] | LiveConfig,
+    owner: str,
+    *,
+    store: LiveStore | None = None,
+    spawn: bool = True,
+) -> dict[str, Any]:
+    """Validate ``raw``, check the trained run and its data, record the session and start its
+    supervised loop. Bad input raises :class:`ConfigError` before anything is recorded."""
+    from stockbot.live.session import resolve
+
+    config = raw if isinstance(raw, LiveConfig) else validate_config(LiveConfig, raw)
+    resolve(config)  # the run exists, finished training, and can trade on a broker
+    store = store or LiveStore()
+    ref = config.policy.run_id or (config.policy.path.name if config.policy.path else "run")
+    name = config.name or f"paper {ref}"
+    doc = store.create(owner, to_plain(config), name=name, mode="paper", broker=config.broker)
+    folder = session_dir(doc["_id"])
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(dump_config(config))
+    if spawn:
+        spawn_supervisor(doc["_id"])
+    return doc
+
+
+def spawn_supervisor(session_id: str) -> int:
+    folder = session_dir(session_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "supervisor.log", "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stockbot.live.supervise", session_id],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=os.environ.copy(),
+        )
+    return proc.pid
+
+
+def loop_command(session_id: str) -> list[str]:
+    return [sys.executable, "-m", "stockbot.cli", "live", "run", session_id]
+
+
+def supervise(session_id: str, store: LiveStore | None = None, command: list[str] | None = None) -> str:
+    """Run the session's loop; restart it when it dies, within the restart limit. Returns the
+    session's final status."""
+    store = store or LiveStore()
+    store.set_fields(session_id, supervisor_pid=os.getpid())
+    cmd = command or loop_command(session_id)
+    folder = session_dir(session_id)
+    restarts: list[float] = []
+    while True:
+        with open(folder / "loop.log", "ab") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            store.set_fields(session_id, pid=proc.pid)
+            code = proc.wait()
+        doc = store.get(session_id)
+        status = doc["status"] if doc else "failed"
+        if code == 0 and status in ENDED:
+            return status
+        now = time.monotonic()
+        restarts = [t for t in restarts if now - t < RESTART_WINDOW] + [now]
+        store.sessions.update_one(
+            {"_id": session_id}, {"$push": {"restarts": {"at": dt.datetime.now(dt.UTC), "exit_code": code}}}
+        )
+        if len(restarts) > MAX_RESTARTS:
+            reason = (
+                f"the loop died {len(restarts)} times in {RESTART_WINDOW / 60:.0f} minutes "
+                f"(last exit code {code}); halted, see {folder / 'loop.log'}"
+            )
+            store.push_events(session_id, [{"at": dt.datetime.now(dt.UTC), "bar": None, "message": reason}])
+            store.set_status(session_id, "failed", reason, pid=None)
+            return "failed"
+        log.warning("session %s: loop exited with %s; restarting", session_id, code)
+
+
+def recover_sessions(store: LiveStore | None = None) -> list[str]:
+    """At platform start: sessions that should run but have no live supervisor come back with
+    entries paused (their owner resumes them) under a new supervisor."""
+    store = store or LiveStore()
+    back = []
+    for doc in store.sessions.find({"status": {"$in": ["starting", "running"]}}, {"state": 0}):
+        if alive(doc.get("supervisor_pid")):
+            continue
+        store.request(doc["_id"], "pause", by="platform restart")
+        store.push_events(
+            doc["_id"],
+            [{"at": dt.datetime.now(dt.UTC), "bar": None, "message": "platform restarted: entries paused"}],
+        )
+        spawn_supervisor(doc["_id"])
+        back.append(doc["_id"])
+    return back
+
+
+def request(session_id: str, action: str, *, store: LiveStore | None = None, **params: Any) -> dict[str, Any]:
+    store = store or LiveStore()
+    doc = store.get(session_id)
+    if doc is None:
+        raise ConfigError(f"no live session {session_id}")
+    if doc["status"] in ENDED:
+        raise ConfigError(f"session {session_id} has {doc['status']}; it takes no more requests")
+    out = store.request(session_id, action, **params)
+    assert out is not None
+    return out
+
+
+def status(doc: dict[str, Any]) -> dict[str, Any]:
+    """What ``stockbot live status`` and the service report about a session."""
+    beat = doc.get("heartbeat_at")
+    age = None
+    if beat is not None:
+        if beat.tzinfo is None:
+            beat = beat.replace(tzinfo=dt.UTC)
+        age = (dt.datetime.now(dt.UTC) - beat).total_seconds()
+    view = doc.get("view") or {}
+    return {
+        "id": doc["_id"],
+        "name": doc.get("name"),
+        "owner": doc.get("owner"),
+        "mode": doc.get("mode"),
+        "broker": doc.get("broker"),
+        "status": doc.get("status"),
+        "reason": doc.get("reason"),
+        "pid": doc.get("pid"),
+        "loop_alive": alive(doc.get("pid")),
+        "heartbeat_age": age,
+        "created_at": doc.get("created_at"),
+        "restarts": len(doc.get("restarts") or []),
+        "pending_requests": [r["action"] for r in doc.get("requests") or []],
+        **{k: view.get(k) for k in ("bar", "equity", "cash", "drawdown", "risk", "reconcile_required")},
+    }

@@ -1,0 +1,685 @@
+"""The live loop of one session (``stockbot live run SESSION``): DESIGN.md §6.
+
+On each closed bar, in this order:
+
+1. the broker sees the bar (the paper broker fills the orders sent for it; real brokers fill on
+   their own) and the session takes the fills it has not applied yet (from its saved cursor), then
+   the shadow backtest fills the same decisions at the same bar;
+2. orders whose fill bar has passed end (filled, expired, cancelled), journal intents never sent
+   expire; the session reconciles with the broker: positions it cannot explain stop the trading
+   (``reconcile_required``) until a person resolves it;
+3. the portfolio is marked at the close and the risk state takes the mark;
+4. control requests (stop, kill, pause, resume, reconcile) are honoured;
+5. the signal: the frozen pipeline recomputed over the bars from the session's fixed warm-up start
+   (never a trailing window: EMA-type features depend on where the data begins), the observation,
+   the policy's action (garbage outputs hold), the price sanity check;
+6. plan, orders, each journaled in the store before it is sent, then submitted (an unknown outcome
+   is resolved by a lookup, never by sending again);
+7. the commit: the whole state (cursor, portfolio, risk, pending orders, the broker's fill cursor,
+   the LSTM state, the shadow and the benchmark) in one write of the session document.
+
+A loop killed at any point restarts from the last commit and redoes the bar: the broker answers a
+client order id it already has with that order, the fills after the saved cursor are applied once,
+and the folder's files are cut back to the committed bar first. So it never sends an order twice,
+never loses a fill, and ends where an uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stockbot.backtest.runner import MARKET_FILE
+from stockbot.backtest.trained import PolicySignal, TrainedRun, load_trained
+from stockbot.brokers.base import Broker, BrokerFill, Outcome
+from stockbot.brokers.paper import PaperBroker
+from stockbot.config import LiveConfig, validate_config
+from stockbot.data import load_bars
+from stockbot.envs.actions import ActionMap
+from stockbot.envs.market import MarketData
+from stockbot.envs.observation import ObservationBuilder
+from stockbot.errors import ConfigError, DataError
+from stockbot.execution import CostModel, Fill, Order, OrderPath, RiskLimits
+from stockbot.execution.records import fill_to_doc, order_to_doc
+from stockbot.live.folder import SessionFolder, session_dir
+from stockbot.live.store import LiveStore
+from stockbot.paths import stockbot_home
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 2.0
+REQUEST_POLL_SECONDS = 0.2
+
+
+@dataclass
+class Resolved:
+    """A session's settings with the trained run's defaults filled in."""
+
+    run: TrainedRun
+    config: LiveConfig
+    costs: Any
+    risk: Any
+    execution: Any
+    initial_cash: float
+    data: Any
+
+
+def resolve(config: LiveConfig, which_root: Path | None = None) -> Resolved:
+    """The trained run and the settings a session of ``config`` uses."""
+    ref = config.policy
+    path = ref.path if ref.path is not None else (which_root or stockbot_home() / "runs") / str(ref.run_id)
+    if not Path(path).is_dir():
+        raise ConfigError(f"policy: trained run folder not found: {path}")
+    run = load_trained(path, config.which)
+    cfg = run.config
+    costs = config.costs or cfg.costs
+    if costs.fill == "close":
+        raise ConfigError(
+            f"the trained run {Path(path).name} uses costs.fill 'close', which no broker can fill; "
+            "set costs.fill: next_open in the live config"
+        )
+    data = config.data or cfg.data
+    if data.symbols is None and cfg.data.symbols is not None:
+        data = data.model_copy(update={"symbols": cfg.data.symbols})
+    clock = config.clock
+    if clock.kind == "replay":
+        start = clock.start or data.start
+        end = clock.end or data.end
+        if start is None:
+            raise ConfigError("clock.start: a replay needs a first decision day (or data.start)")
+        data = data.model_copy(update={"start": start, "end": end})
+    return Resolved(
+        run,
+        config,
+        costs,
+        config.risk or cfg.risk,
+        config.execution or cfg.execution,
+        config.initial_cash or cfg.initial_cash,
+        data,
+    )
+
+
+class LiveSession:
+    def __init__(
+        self,
+        store: LiveStore,
+        session_id: str,
+        *,
+        bars: pd.DataFrame | None = None,
+        now: Callable[[], pd.Timestamp] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        doc = store.get(session_id)
+        if doc is None:
+            raise ConfigError(f"no live session {session_id}")
+        self.store = store
+        self.id = session_id
+        self.doc = doc
+        self.now = now or (lambda: pd.Timestamp.now(tz="UTC"))
+        self.sleep = sleep
+        self.config = validate_config(LiveConfig, doc["config"])
+        self.r = resolve(self.config)
+        run = self.r.run
+        self.folder = SessionFolder(session_dir(session_id))
+        if self.config.clock.kind != "replay":
+            raise ConfigError(
+                "clock.kind 'market' needs a data feed with today's bars; the bundled and cached "
+                "providers end in the past (the broker feeds come with the brokers)"
+            )
+        self.bars = bars if bars is not None else load_bars(self.r.data, warmup_bars=run.config.warmup_bars())
+        # the timeline: which bars exist and which is the first decision (only timestamps are read
+        # from this full transform; every observation is recomputed from the bars up to its bar)
+        full = MarketData.from_frames(self.bars, run.pipeline.transform(self.bars))
+        self._check_universe(full)
+        self.times = full.timestamps
+        self.symbols = full.symbols
+        window = ObservationBuilder(full, run.config.env).first
+        self.first = max(full.first_index_on_or_after(self.r.data.start), window)
+        self.end = full.n_bars - 1
+        if self.first >= self.end:
+            raise DataError(f"nothing to replay: no bars after {self.r.data.start}")
+        self._stamps = self.bars.index.get_level_values("timestamp")
+        limits = RiskLimits.from_config(self.r.risk, allow_short=run.config.env.short)
+        self.limits = limits
+        self.path = self._path(limits)
+        self.shadow = self._path(limits)
+        bench_limits = RiskLimits(self.r.risk.max_gross_leverage, max(self.r.risk.max_position_weight, 1.0))
+        self.bench = self._path(bench_limits)
+        self.broker: Broker = PaperBroker(
+            store.db,
+            session_id,
+            self.symbols,
+            costs=self.r.costs,
+            initial_cash=self.r.initial_cash,
+            max_gross_leverage=limits.max_gross_leverage,
+            fractional=self.r.execution.fractional_shares,
+        )
+        self.actions = ActionMap(run.config.env.action, len(self.symbols), run.config.env.short)
+        self.signal = PolicySignal(run.model, self.actions, run.recurrent)
+        self.k = -1  # the last committed bar
+        self.fill_cursor = 0
+        self.reconcile_required: str | None = None
+        self.stopping = False
+        self.csv_peak = self.r.initial_cash
+        self.last_decision: dict[str, Any] | None = None
+        self._events: list[dict[str, Any]] = []
+        self._done: list[str] = []
+        self._market: tuple[int, MarketData] | None = None
+        self.status = "running"
+
+    def _path(self, limits: RiskLimits) -> OrderPath:
+        return order_path_for(self.symbols, self.r, limits, self.id)
+
+    def _check_universe(self, market: MarketData) -> None:
+        import json
+
+        info = json.loads((self.r.run.path / MARKET_FILE).read_text())
+        if market.symbols != info["symbols"] or market.columns != info["columns"]:
+            raise DataError(
+                f"the policy was trained on {info['symbols']} with columns {info['columns']}; "
+                f"the session's data has {market.symbols} with {market.columns}"
+            )
+
+    # ------------------------------------------------------------------ state
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "k": self.k,
+            "time": self.times[self.k].isoformat() if self.k >= 0 else None,
+            "first": self.first,
+            "path": self.path.snapshot(),
+            "shadow": self.shadow.snapshot(),
+            "bench": self.bench.snapshot(),
+            "fill_cursor": self.fill_cursor,
+            "signal": self.signal.snapshot(),
+            "reconcile_required": self.reconcile_required,
+            "stopping": self.stopping,
+            "csv_peak": self.csv_peak,
+            "last_decision": self.last_decision,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.k = int(state["k"])
+        if self.times[self.k].isoformat() != state["time"] or state["first"] != self.first:
+            raise DataError(
+                f"session {self.id}: its saved bar {state['time']} is not bar {self.k} of the data now "
+                "loaded; the data changed under a running session"
+            )
+        self.path.restore(state["path"])
+        self.shadow.restore(state["shadow"])
+        self.bench.restore(state["bench"])
+        self.fill_cursor = int(state["fill_cursor"])
+        self.signal.restore(state["signal"])
+        self.reconcile_required = state["reconcile_required"]
+        self.stopping = bool(state["stopping"])
+        self.csv_peak = float(state["csv_peak"])
+        self.last_decision = state["last_decision"]
+
+    def event(self, message: str, bar: pd.Timestamp | None = None) -> None:
+        log.info("%s: %s", self.id, message)
+        self._events.append(self.folder.log(bar, message))
+
+    def commit(self) -> None:
+        self.store.save(self.id, self.snapshot(), self.view(), done=self._done, events=self._events)
+        self._events, self._done = [], []
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> str:
+        """Run until the replay ends or a stop; returns the final status."""
+        state = self.doc.get("state")
+        if state:
+            self.restore(state)
+            self.folder.cut_after(self.times[self.k])
+            self.event(
+                f"loop restarted at bar {self.times[self.k].date()} (pid {os.getpid()})", self.times[self.k]
+            )
+        else:
+            self.folder.cut_after(None)
+            self.event(f"session started: paper broker, replay from {self.times[self.first].date()}")
+        self.store.set_status(self.id, "running", None, pid=os.getpid(), started_at=dt.datetime.now(dt.UTC))
+        beat = _Heartbeat(self.store, self.id)
+        beat.start()
+        try:
+            while self.status == "running":
+                k = self.first if self.k < 0 else self.k + 1
+                if k > self.end:
+                    self.status = "finished"
+                    self.event("replay finished: no more bars", self.times[self.k])
+                    break
+                self._pace()
+                self.tick(k)
+                self.commit()
+        finally:
+            beat.stop()
+        self.commit()
+        self.store.set_status(self.id, self.status, self.doc.get("reason"))
+        return self.status
+
+    def _pace(self) -> None:
+        """Replay speed: wait 1/speed seconds between bars, answering requests meanwhile."""
+        speed = self.config.clock.speed
+        if speed <= 0 or self.k < 0:
+            return
+        deadline = time.monotonic() + 1.0 / speed
+        while (left := deadline - time.monotonic()) > 0:
+            self.sleep(min(left, REQUEST_POLL_SECONDS))
+            doc = self.store.get(self.id)
+            if doc and doc["requests"]:
+                self._between_bars(doc["requests"])
+                if self.status != "running":
+                    return
+
+    def market_at(self, k: int) -> MarketData:
+        """Features and prices known at bar ``k``'s close: the pipeline over the bars from the
+        session's start up to bar ``k``, nothing later."""
+        if self._market is not None and self._market[0] == k:
+            return self._market[1]
+        bars = self.bars[self._stamps <= self.times[k]]
+        market = MarketData.from_frames(bars, self.r.run.pipeline.transform(bars))
+        if market.timestamps[-1] != self.times[k]:
+            raise DataError(f"the features at {self.times[k]} end at {market.timestamps[-1]}")
+        self._market = (k, market)
+        return market
+
+    def tick(self, k: int) -> None:
+        market = self.market_at(k)
+        j = market.n_bars - 1
+        bar = market.bar(j)
+        session = market.session(j)
+        if k == self.first:
+            for p in (self.path, self.shadow, self.bench):
+                p.reset(session)
+        else:
+            self.broker.on_bar(bar)
+            simulated = {f.client_order_id: f for f in self.shadow.fill(bar)}
+            self.bench.fill(bar)
+            fills = self._take_fills(simulated)
+            self._end_orders(bar.time)
+            self._reconcile(bar.time)
+            _, change = self.path.mark(bar, session)
+            self.shadow.mark(bar, session)
+            self.bench.mark(bar, session)
+            if change:
+                self.event(change, bar.time)
+            self.folder.append_trades([_trade_row(f) for f in fills])
+        self.k = k
+        doc = self.store.get(self.id)
+        self._control(doc["requests"] if doc else [], market, j, between=False)
+        if self.status == "running" and k < self.end:
+            if self.stopping:
+                self._exit(market, j, flatten=True)
+            else:
+                self._decide(market, j)
+        self._write_equity(bar)
+        self.folder.write_orders(self.store.session_orders(self.id))
+
+    # ------------------------------------------------------------------ fills and orders
+
+    def _take_fills(self, simulated: dict[str, Fill]) -> list[Fill]:
+        fills = []
+        for bf in self.broker.fills_since(self.fill_cursor):
+            order = self.store.order(bf.client_order_id)
+            if order is None or order["session_id"] != self.id:
+                self.event(f"fill {bf.fill_id} is for an order this session did not send; left alone")
+                self.fill_cursor = bf.cursor
+                continue
+            fill = _fill(bf, order)
+            self.path.portfolio.apply(fill)
+            sim = simulated.get(fill.client_order_id)
+            bps = None
+            if sim is not None:
+                sign = 1.0 if fill.side == "buy" else -1.0
+                bps = sign * (fill.price - sim.price) / sim.price * 1e4
+            doc = {
+                "fill_id": bf.fill_id,
+                **fill_to_doc(fill),
+                "timestamp": fill.fill_time.isoformat(),
+                "simulated_price": None if sim is None else sim.price,
+                "slippage_bps": bps,
+            }
+            self.store.record_fill(self.id, doc)
+            self.fill_cursor = bf.cursor
+            fills.append(fill)
+        return fills
+
+    def _end_orders(self, when: pd.Timestamp) -> None:
+        """Orders due at or before ``when`` have had their bar: record how they ended."""
+        for doc in self.store.session_orders(self.id, ("intent", "submitted", "accepted", "unknown")):
+            if pd.Timestamp(doc["fill_time"]) > when:
+                continue
+            if doc["status"] == "intent":
+                self.store.update_order(doc["_id"], "expired", message="never sent: its fill bar passed")
+                continue
+            found = self.broker.lookup(doc["_id"])
+            if found is None:
+                self.store.update_order(doc["_id"], "expired", message="the broker does not know it")
+                continue
+            if found.status == "accepted":  # still open past its bar: a DAY order ends unfilled
+                self.broker.cancel(doc["_id"])
+                self.store.update_order(doc["_id"], "expired", filled_quantity=found.filled_quantity)
+                continue
+            self.store.update_order(
+                doc["_id"], found.status, filled_quantity=found.filled_quantity, message=found.message
+            )
+        self.path.pending = [o for o in self.path.pending if o.fill_time is None or o.fill_time > when]
+
+    def _reconcile(self, when: pd.Timestamp) -> None:
+        """The broker's positions against the session's: a difference no open order explains
+        stops the trading until a person resolves it (the broker wins then)."""
+        held = self.broker.positions()
+        outside = sorted(s for s in held if s not in self.path.portfolio.index)
+        if outside:
+            self.event(f"positions outside the session's universe, left alone: {', '.join(outside)}", when)
+        in_flight: dict[str, float] = {}
+        for o in self.broker.open_orders():
+            in_flight[o.symbol] = in_flight.get(o.symbol, 0.0) + o.quantity - o.filled_quantity
+        problems = []
+        for s, i in self.path.portfolio.index.items():
+            ours, theirs = float(self.path.portfolio.qty[i]), float(held.get(s, 0.0))
+            diff = abs(theirs - ours)
+            if diff > 1e-6 * max(1.0, abs(ours)) and diff > in_flight.get(s, 0.0) + 1e-9:
+                problems.append(f"{s}: broker {theirs:g}, session {ours:g}")
+        if problems and not self.reconcile_required:
+            self.reconcile_required = "; ".join(problems)
+            self.event(f"reconcile required, trading stopped: {self.reconcile_required}", when)
+
+    def _decide(self, market: MarketData, j: int) -> None:
+        bar = market.bar(j)
+        k = self.k
+        fill_times = list(self.times[k + 1 : min(k + 1 + self.path.slices, self.end + 1)])
+        obs = ObservationBuilder(market, self.r.run.config.env).observe(j, self.path.portfolio)
+        signal = self.signal(obs)
+        target = signal.target.copy()
+        if signal.held:
+            self.event(f"decision held: {signal.held}", bar.time)
+        moved = self._price_moves(market, j)
+        for i, why in moved.items():
+            target[i] = np.nan
+            self.event(f"{self.symbols[i]} held: {why}", bar.time)
+        decision = {
+            "time": bar.time.isoformat(),
+            "action": np.asarray(signal.action, dtype=float).reshape(-1).tolist(),
+            "target": _listed(signal.target),
+            "held": signal.held,
+            "price_holds": [self.symbols[i] for i in moved],
+        }
+        if self.reconcile_required:
+            self.event("no orders: reconcile required", bar.time)
+            decision["skipped"] = "reconcile required"
+            self.last_decision = decision
+            return
+        orders = self.path.decide(target, bar, fill_times)
+        for o in self.path.cancelled:  # children of symbols this decision trades again
+            self._cancel(o)
+        self.path.cancelled = []
+        self.shadow.decide(target, bar, fill_times)
+        self.bench.decide(self._bench_target(k), bar, fill_times)
+        plan = self.path.last_plan
+        if plan is not None:
+            decision["weights"] = _listed(plan.weights)
+            decision["current"] = _listed(plan.current)
+            decision["kind"] = plan.kind
+        decision["orders"] = [o.client_order_id for o in orders]
+        self.last_decision = decision
+        self._send(orders)
+
+    def _bench_target(self, k: int) -> np.ndarray:
+        n = len(self.symbols)
+        return np.full(n, 1.0 / n) if k == self.first else np.full(n, np.nan)
+
+    def _price_moves(self, market: MarketData, j: int) -> dict[int, str]:
+        limit = self.config.max_price_move
+        if limit is None or j == 0:
+            return {}
+        last, now = market.close[j - 1], market.close[j]
+        move = np.abs(now / last - 1.0)
+        return {
+            int(i): f"close {now[i]:.4g} moved {move[i]:.1%} from {last[i]:.4g} (max_price_move {limit:.0%})"
+            for i in np.flatnonzero(~(move <= limit))
+        }
+
+    def _send(self, orders: list[Order]) -> None:
+        """Journal every new order (TWAP children too), then send those due at the next bar."""
+        for o in orders:
+            self.store.journal(self.id, order_to_doc(o))
+        nxt = self.times[self.k + 1]
+        for o in self.path.pending:
+            if o.fill_time != nxt:
+                continue
+            doc = self.store.order(o.client_order_id)
+            if doc is None or doc["status"] not in ("intent", "unknown"):
+                continue  # sent already (a redone bar): the broker has it
+            if doc["status"] == "intent":
+                self.store.update_order(o.client_order_id, "submitted")
+                res = self.broker.submit(o)
+                outcome = res.outcome
+            else:
+                outcome = Outcome.UNKNOWN
+            if outcome == Outcome.UNKNOWN:  # resolved by a lookup, never by sending again
+                found = self.broker.lookup(o.client_order_id)
+                outcome = Outcome.ACCEPTED if found is not None else Outcome.UNKNOWN
+            if outcome == Outcome.ACCEPTED:
+                self.store.update_order(o.client_order_id, "accepted")
+            elif outcome == Outcome.REJECTED:
+                self.store.update_order(o.client_order_id, "rejected", message=res.message)
+                self.event(f"order {o.client_order_id} rejected: {res.message}", self.times[self.k])
+            else:
+                self.store.update_order(o.client_order_id, "unknown")
+
+    def _cancel(self, order: Order) -> None:
+        doc = self.store.order(order.client_order_id)
+        if doc is None:
+            return
+        if doc["status"] in ("submitted", "accepted", "unknown"):
+            self.broker.cancel(order.client_order_id)
+        if doc["status"] in ("intent", "submitted", "accepted", "unknown"):
+            self.store.update_order(
+                order.client_order_id, "cancelled", message="replaced by a later decision"
+            )
+
+    # ------------------------------------------------------------------ control
+
+    def _control(self, requests: list[dict[str, Any]], market: MarketData, j: int, *, between: bool) -> None:
+        """Honour requests at bar ``j`` of ``market``: inside a tick (before its decision, which
+        then plans the exits) or ``between`` bars (the exits are planned here, at the last bar)."""
+        bar = market.bar(j)
+        for req in requests:
+            action = req["action"]
+            self._done.append(req["id"])
+            if action == "pause":
+                for p in (self.path, self.shadow):
+                    p.risk.pause()
+                self.event("entries paused by a person", bar.time)
+            elif action == "resume":
+                for p in (self.path, self.shadow):
+                    p.resume()
+                self.event("resumed by a person", bar.time)
+            elif action == "reconcile":
+                self._adopt_broker(bar.time)
+            elif action == "kill":
+                already = self.path.risk.status == "halted" and self.path.risk.cause == "person"
+                for p in (self.path, self.shadow):
+                    p.risk.halt("kill switch")
+                self._cancel_all()
+                if not already:
+                    self.event("kill switch: open orders cancelled, flattening at the next open", bar.time)
+                if between and self.k < self.end:
+                    self._exit(market, j, flatten=False)
+            elif action == "stop":
+                self._cancel_all()
+                if req.get("flatten") and self.k < self.end:
+                    if between:
+                        self._exit(market, j, flatten=True)
+                    self.stopping = True
+                    self.event("stop requested: flattening at the next open, then stopping", bar.time)
+                else:
+                    self.status = "stopped"
+                    self.event("stopped by a person: open orders cancelled, positions left", bar.time)
+        if self.stopping and not self.path.pending and not np.any(self.path.portfolio.qty):
+            self.status = "stopped"
+            self.stopping = False
+            self.event("stopped: flat", bar.time)
+
+    def _between_bars(self, requests: list[dict[str, Any]]) -> None:
+        market = self.market_at(self.k)
+        self._control(requests, market, market.n_bars - 1, between=True)
+        self.folder.write_orders(self.store.session_orders(self.id))
+        self.commit()
+
+    def _cancel_all(self) -> None:
+        for o in self.path.pending:
+            self._cancel(o)
+        self.path.pending = []
+        for o in self.broker.open_orders():
+            self.broker.cancel(o.client_order_id)
+
+    def _exit(self, market: MarketData, j: int, *, flatten: bool) -> None:
+        bar = market.bar(j)
+        fill_times = list(self.times[self.k + 1 : self.k + 2])
+        zeros = np.zeros(len(self.symbols))
+        orders = self.path.decide(zeros, bar, fill_times, flatten=flatten)
+        self.path.cancelled = []
+        self.shadow.decide(zeros, bar, fill_times, flatten=flatten)
+        self._send(orders)
+
+    def _adopt_broker(self, when: pd.Timestamp) -> None:
+        held = self.broker.positions()
+        p = self.path.portfolio
+        for s, i in p.index.items():
+            q = float(held.get(s, 0.0))
+            if q != p.qty[i]:
+                p.qty[i] = q
+                if q == 0.0:
+                    p.avg_cost[i] = 0.0
+        p.cash = self.broker.account().cash
+        self.reconcile_required = None
+        self.event("reconciled by a person: the broker's positions and cash adopted", when)
+
+    # ------------------------------------------------------------------ outputs
+
+    def _write_equity(self, bar: Any) -> None:
+        if self.k == self.first:
+            cash = self.r.initial_cash
+            row = [bar.time, cash, cash, 0.0, 0.0, 0.0, cash]
+            self.csv_peak = cash
+        else:
+            p = self.path.portfolio
+            value = p.qty * bar.close
+            eq = p.equity
+            self.csv_peak = max(self.csv_peak, eq)
+            gross = float(np.abs(value).sum() / eq) if eq > 0 else 0.0
+            net = float(value.sum() / eq) if eq > 0 else 0.0
+            row = [bar.time, eq, p.cash, gross, net, eq / self.csv_peak - 1.0, self.bench.portfolio.equity]
+        self.folder.append_equity(row)
+
+    def view(self) -> dict[str, Any]:
+        p = self.path.portfolio
+        risk = self.path.risk
+        base = risk.session_base
+        limits = self.limits
+        return {
+            "bar": self.times[self.k].isoformat() if self.k >= 0 else None,
+            "bars_done": max(0, self.k - self.first + 1) if self.k >= 0 else 0,
+            "bars_total": self.end - self.first + 1,
+            "equity": p.equity,
+            "cash": p.cash,
+            "peak": p.peak,
+            "drawdown": p.drawdown,
+            "day_pnl": None if base is None else p.equity - base,
+            "total_pnl": p.equity - p.initial_cash,
+            "shadow_equity": self.shadow.portfolio.equity,
+            "benchmark_equity": self.bench.portfolio.equity,
+            "positions": {s: float(q) for s, q in zip(p.symbols, p.qty, strict=True) if q != 0.0},
+            "risk": {"status": risk.status, "cause": risk.cause, "reason": risk.reason},
+            "limits": {
+                "max_drawdown": limits.max_drawdown,
+                "daily_loss_limit": limits.daily_loss_limit,
+                "max_gross_leverage": limits.max_gross_leverage,
+                "max_position_weight": limits.max_position_weight,
+            },
+            "reconcile_required": self.reconcile_required,
+            "stopping": self.stopping,
+            "last_decision": self.last_decision,
+            "symbols": self.symbols,
+        }
+
+
+def order_path_for(symbols: list[str], r: Resolved, limits: RiskLimits, session: str) -> OrderPath:
+    """The backtest's order path under the session's name (so its client ids are the session's)."""
+    return OrderPath(
+        symbols,
+        initial_cash=r.initial_cash,
+        costs=CostModel.from_config(r.costs),
+        limits=limits,
+        execution=r.execution,
+        session=session,
+    )
+
+
+def _fill(bf: BrokerFill, order: dict[str, Any]) -> Fill:
+    return Fill(
+        client_order_id=bf.client_order_id,
+        symbol=bf.symbol,
+        side=bf.side,
+        quantity=bf.quantity,
+        price=bf.price,
+        fee=bf.fee,
+        slippage_cost=bf.slippage_cost,
+        decision_time=pd.Timestamp(order["decision_time"]),
+        fill_time=pd.Timestamp(bf.time),
+        raw_price=bf.raw_price,
+        adj_factor=bf.adj_factor,
+    )
+
+
+def _trade_row(f: Fill) -> list[Any]:
+    return [
+        f.fill_time,
+        f.decision_time,
+        f.symbol,
+        f.side,
+        f.quantity,
+        f.price,
+        f.notional,
+        f.fee,
+        f.slippage_cost,
+    ]
+
+
+def _listed(a: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(x) else float(x) for x in np.asarray(a, dtype=float)]
+
+
+class _Heartbeat:
+    """Beats the session's heartbeat from a thread, so a long wait still shows the loop alive."""
+
+    def __init__(self, store: LiveStore, session_id: str) -> None:
+        self.store, self.id = store, session_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{session_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self.store.heartbeat(self.id, pid)
+            except Exception as e:  # the store restarting must not kill the loop's beat
+                log.warning("heartbeat of %s failed: %s", self.id, e)

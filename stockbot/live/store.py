@@ -1,0 +1,169 @@
+"""Live sessions in the store (DESIGN.md §6): ``live_sessions``, the journal of ``orders`` and the
+session's ``fills``.
+
+A session document holds who owns it, its config, the engine's status (``starting``, ``running``,
+``stopped``, ``finished``, ``failed``), the loop's pid and heartbeat, control requests waiting for
+the loop, the loop's saved ``state`` (written whole with every tick, so a restarted loop resumes
+exactly), a ``view`` of it for pages and the CLI (NAV, risk state, positions, the last decision)
+and the latest events. The loop is the only writer of ``state`` and ``view``; people and the
+service write requests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from stockbot.errors import ConfigError
+
+SESSIONS, ORDERS, FILLS = "live_sessions", "orders", "fills"
+ACTIONS = ("stop", "kill", "pause", "resume", "reconcile")
+ENDED = frozenset({"stopped", "finished", "failed"})
+EVENTS_KEPT = 200
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_session_id() -> str:
+    return f"live-{now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+class LiveStore:
+    def __init__(self, db: Database | None = None) -> None:
+        if db is None:
+            from stockbot.store.db import get_db
+
+            db = get_db()
+        self.db = db
+        self.sessions = db[SESSIONS]
+        self.orders = db[ORDERS]
+        self.fills = db[FILLS]
+
+    # ------------------------------------------------------------------ sessions
+
+    def create(
+        self, owner: str, config: dict[str, Any], *, name: str, mode: str, broker: str
+    ) -> dict[str, Any]:
+        doc = {
+            "_id": new_session_id(),
+            "owner": owner,
+            "name": name,
+            "mode": mode,  # "paper" or "live"
+            "broker": broker,
+            "config": config,
+            "status": "starting",
+            "reason": None,
+            "created_at": now(),
+            "pid": None,
+            "heartbeat_at": None,
+            "restarts": [],
+            "requests": [],
+            "state": None,
+            "view": None,
+            "events": [],
+        }
+        self.sessions.insert_one(doc)
+        return doc
+
+    def get(self, session_id: str) -> dict[str, Any] | None:
+        return self.sessions.find_one({"_id": session_id})
+
+    def list(self, owner: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        query = {} if owner is None else {"owner": owner}
+        cursor = self.sessions.find(query, {"state": 0}).sort("created_at", DESCENDING).limit(limit)
+        return list(cursor)
+
+    def request(self, session_id: str, action: str, **params: Any) -> dict[str, Any] | None:
+        """Queue a control request for the loop; None when the session does not exist."""
+        if action not in ACTIONS:
+            raise ConfigError(f"unknown live action {action!r}; use one of {', '.join(ACTIONS)}")
+        req = {"id": secrets.token_hex(6), "action": action, "at": now(), **params}
+        return self.sessions.find_one_and_update(
+            {"_id": session_id}, {"$push": {"requests": req}}, return_document=True
+        )
+
+    def set_status(self, session_id: str, status: str, reason: str | None = None, **fields: Any) -> None:
+        self.sessions.update_one(
+            {"_id": session_id}, {"$set": {"status": status, "reason": reason, **fields}}
+        )
+
+    def set_fields(self, session_id: str, **fields: Any) -> None:
+        self.sessions.update_one({"_id": session_id}, {"$set": fields})
+
+    def heartbeat(self, session_id: str, pid: int) -> None:
+        self.sessions.update_one({"_id": session_id, "pid": pid}, {"$set": {"heartbeat_at": now()}})
+
+    def save(
+        self,
+        session_id: str,
+        state: dict[str, Any],
+        view: dict[str, Any],
+        *,
+        done: list[str],
+        events: list[dict[str, Any]],
+    ) -> None:
+        """The loop's commit point: its whole state, the view, the requests it has handled and the
+        events it logged, in one document write."""
+        update: dict[str, Any] = {"$set": {"state": state, "view": view, "heartbeat_at": now()}}
+        if done:
+            update["$pull"] = {"requests": {"id": {"$in": done}}}
+        if events:
+            update["$push"] = {"events": {"$each": events, "$slice": -EVENTS_KEPT}}
+        self.sessions.update_one({"_id": session_id}, update)
+
+    def push_events(self, session_id: str, events: list[dict[str, Any]]) -> None:
+        if events:
+            self.sessions.update_one(
+                {"_id": session_id}, {"$push": {"events": {"$each": events, "$slice": -EVENTS_KEPT}}}
+            )
+
+    # ------------------------------------------------------------------ the journal
+
+    def journal(self, session_id: str, order: dict[str, Any]) -> bool:
+        """Record an intent before it is sent; False when it is already journaled (a redo)."""
+        doc = {
+            "_id": order["client_order_id"],
+            **order,
+            "session_id": session_id,
+            "status": "intent",
+            "created_at": now(),
+            "timeline": {"intent": now()},
+        }
+        try:
+            self.orders.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def update_order(self, client_order_id: str, status: str, **fields: Any) -> None:
+        self.orders.update_one(
+            {"_id": client_order_id},
+            {"$set": {"status": status, f"timeline.{status}": now(), **fields}},
+        )
+
+    def order(self, client_order_id: str) -> dict[str, Any] | None:
+        return self.orders.find_one({"_id": client_order_id})
+
+    def session_orders(
+        self, session_id: str, statuses: tuple[str, ...] | None = None
+    ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"session_id": session_id}
+        if statuses:
+            query["status"] = {"$in": list(statuses)}
+        return list(self.orders.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)]))
+
+    def record_fill(self, session_id: str, fill: dict[str, Any]) -> None:
+        key = f"{session_id}:{fill['fill_id']}"
+        self.fills.replace_one({"_id": key}, {"_id": key, "session_id": session_id, **fill}, upsert=True)
+
+    def session_fills(self, session_id: str) -> list[dict[str, Any]]:
+        return list(
+            self.fills.find({"session_id": session_id}).sort([("timestamp", ASCENDING), ("_id", ASCENDING)])
+        )

@@ -1,0 +1,94 @@
+"""A session's safety rails, in process: garbage policy outputs hold, the kill switch flattens and
+halts (idempotently), the drawdown kill switch halts a session, bad live configs are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pymongo.database import Database
+
+from stockbot.errors import ConfigError
+from stockbot.live.control import start_session
+from stockbot.live.session import LiveSession
+from stockbot.live.store import LiveStore
+
+pytestmark = pytest.mark.timeout(180)
+CLOCK = {"kind": "replay", "start": "2017-04-03", "end": "2017-04-28"}
+
+
+def make(db: Database, run: Path, **extra: Any) -> LiveSession:
+    sid = start_session({"policy": {"path": str(run)}, "clock": CLOCK, **extra}, "alice", spawn=False)["_id"]
+    return LiveSession(LiveStore(db), sid)
+
+
+class Garbage:
+    """Stands in for the policy: NaN, inf and 1e30 on alternate bars, a valid buy otherwise."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+
+    def predict(self, obs: Any, deterministic: bool = True, **_: Any) -> tuple[np.ndarray, None]:
+        self.calls += 1
+        bad = [np.nan, np.inf, 1e30, None][self.calls % 4]
+        a = np.full(self.n, 0.5 if bad is None else bad, dtype=np.float32)
+        return a, None
+
+
+def test_garbage_policy_outputs_never_reach_the_broker(live_db: Database, trained_run: Path) -> None:
+    s = make(live_db, trained_run)
+    s.signal.model = Garbage(len(s.symbols) + 1)
+    assert s.run() == "finished"
+    events = [e["message"] for e in LiveStore(live_db).get(s.id)["events"]]
+    held = [m for m in events if m.startswith("decision held")]
+    assert any("not finite" in m for m in held) and any("outside" in m for m in held)
+    orders = list(live_db["orders"].find({"session_id": s.id}))
+    assert orders, "the valid decisions must trade"
+    assert all(np.isfinite(o["quantity"]) and o["quantity"] > 0 for o in orders)
+    # a held decision sends nothing: only every fourth bar (the valid one) has orders
+    decided = {o["decision_time"] for o in orders}
+    assert len(decided) <= s.signal.model.calls // 4 + 1
+
+
+def test_the_kill_switch_flattens_and_halts_once(live_db: Database, trained_run: Path) -> None:
+    s = make(live_db, trained_run)
+    store = LiveStore(live_db)
+    for k in range(s.first, s.first + 5):
+        s.tick(k)
+        s.commit()
+    assert np.any(s.path.portfolio.qty != 0)
+    store.request(s.id, "kill")
+    store.request(s.id, "kill")  # twice: the same exit
+    s.tick(s.first + 5)
+    s.commit()
+    kills = list(live_db["orders"].find({"session_id": s.id, "kind": "kill"}))
+    assert kills and len({o["_id"] for o in kills}) == len(kills)
+    s.tick(s.first + 6)
+    s.commit()
+    assert not np.any(s.path.portfolio.qty) and s.path.risk.status == "halted"
+    assert s.broker.positions() == {}
+    s.tick(s.first + 7)
+    assert not list(
+        live_db["orders"].find(
+            {"session_id": s.id, "decision_time": {"$gte": s.times[s.first + 6].isoformat()}}
+        )
+    )
+
+
+def test_a_drawdown_breach_halts_the_session(live_db: Database, trained_run: Path) -> None:
+    s = make(live_db, trained_run, risk={"max_drawdown": 0.001})
+    assert s.run() == "finished"
+    doc = LiveStore(live_db).get(s.id)
+    assert doc["view"]["risk"]["status"] == "halted" and doc["view"]["risk"]["cause"] == "drawdown"
+    assert doc["view"]["positions"] == {}
+
+
+def test_bad_live_configs_name_the_field(live_db: Database, trained_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"clock\.speed"):
+        start_session({"policy": {"path": str(trained_run)}, "clock": {"speed": -1}}, "a", spawn=False)
+    with pytest.raises(ConfigError, match="fill"):
+        start_session({"policy": {"path": str(trained_run)}, "costs": {"fill": "close"}}, "a", spawn=False)
+    with pytest.raises(ConfigError, match="not a train run folder"):
+        start_session({"policy": {"path": str(tmp_path)}, "clock": CLOCK}, "a", spawn=False)
