@@ -51,6 +51,7 @@ class Executor:
 
     def run_forever(self) -> None:
         persist(recover, self.store)
+        self._recover_live_sessions()
         # once per start, not periodically: a recount racing a status change could miscount it
         persist(self.store.recount)
         last_recover = time.monotonic()
@@ -64,6 +65,20 @@ class Executor:
                 log.warning("the store is unreachable: %s", e)
                 self.stopping.wait(1.0)
             self.stopping.wait(POLL_SECONDS)
+
+    def _recover_live_sessions(self) -> None:
+        """The platform (re)starts with its executor: live sessions left without a supervisor come
+        back with entries paused (DESIGN.md §6); live sessions never take a job slot."""
+        from stockbot.live.control import recover_sessions
+        from stockbot.live.store import LiveStore
+
+        try:
+            back = recover_sessions(LiveStore(self.store.col.database))
+        except Exception:  # a session that cannot come back must not stop the jobs
+            log.exception("could not bring live sessions back")
+            return
+        if back:
+            log.info("live sessions back, paused: %s", ", ".join(back))
 
     def _tick(self) -> None:
         self.active = {k: f for k, f in self.active.items() if not f.done()}

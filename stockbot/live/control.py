@@ -82,6 +82,7 @@ def supervise(session_id: str, store: LiveStore | None = None, command: list[str
     store.set_fields(session_id, supervisor_pid=os.getpid())
     cmd = command or loop_command(session_id)
     folder = session_dir(session_id)
+    folder.mkdir(parents=True, exist_ok=True)
     restarts: list[float] = []
     while True:
         with open(folder / "loop.log", "ab") as out:
