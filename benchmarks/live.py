@@ -1,0 +1,110 @@
+"""Live loop speed on replayed bundled bars; prints JSON.
+
+    .venv/bin/python benchmarks/live.py [--bars 60]
+
+- decision latency: one closed bar in -> orders out (features recomputed over the session's bars
+  from its fixed warm-up start, observation, policy, plan, journal, submit, commit), p50/p95 per
+  bar, for 1 and 29 symbols; targets: p95 < 500 ms with features recomputed (< 50 ms needs
+  incremental features, not built yet);
+- replay speed in decisions per second with the store in the loop (target >= 20 for dow29), and the
+  same bar's work without the store (features, observation, policy, order path; target >= 200).
+
+Tiny policies are trained first (a few hundred steps: the speed of a decision does not depend on
+how well the policy was trained).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MKL_CBWR", "COMPATIBLE")
+
+import numpy as np
+
+DOW29 = None  # all symbols of the bundled dow29 panel
+
+
+def _train(home: Path, symbols: list[str] | None, kind: str) -> Path:
+    from stockbot.config import TrainConfig, validate_config
+    from stockbot.train.trainer import train
+
+    cfg = validate_config(
+        TrainConfig,
+        {
+            "data": {"provider": "sample", "dataset": "dow29", "symbols": symbols, "start": "2015-01-02"},
+            "env": {"kind": kind, "action": "continuous" if kind == "single" else "weights", "window": 16},
+            "ppo": {"total_timesteps": 256, "n_steps": 64, "batch_size": 64, "n_envs": 2, "n_epochs": 1},
+            "eval": {"every_steps": 10_000, "min_evals": 0},
+        },
+    )
+    out = home / "runs" / f"bench-{kind}-{len(symbols or [])}"
+    train(cfg, out)
+    return out
+
+
+def _measure(run: Path, n_bars: int) -> dict[str, float]:
+    from stockbot.live.control import start_session
+    from stockbot.live.session import LiveSession
+    from stockbot.live.store import LiveStore
+
+    clock = {"kind": "replay", "start": "2017-04-03", "end": "2017-12-06"}
+    sid = start_session({"policy": {"path": str(run)}, "clock": clock}, "bench", spawn=False)["_id"]
+    s = LiveSession(LiveStore(), sid)
+    lat = []
+    t_all = time.perf_counter()
+    for k in range(s.first, min(s.first + n_bars, s.end)):
+        t0 = time.perf_counter()
+        s.tick(k)
+        s.commit()
+        lat.append(time.perf_counter() - t0)
+    with_store = len(lat) / (time.perf_counter() - t_all)
+    # the same bar's compute without the store: features, observation, policy, order path
+    from stockbot.envs.observation import ObservationBuilder
+
+    pure = []
+    for k in range(s.first, min(s.first + n_bars, s.end)):
+        t0 = time.perf_counter()
+        s._market = None
+        market = s.market_at(k)
+        j = market.n_bars - 1
+        obs = ObservationBuilder(market, s.r.run.config.env).observe(j, s.shadow.portfolio)
+        target = s.signal(obs).target
+        s.shadow.decide(target, market.bar(j), [s.times[k + 1]])
+        pure.append(time.perf_counter() - t0)
+    ms = np.array(lat) * 1e3
+    return {
+        "symbols": len(s.symbols),
+        "bars": len(lat),
+        "latency_ms_p50": round(float(np.percentile(ms, 50)), 1),
+        "latency_ms_p95": round(float(np.percentile(ms, 95)), 1),
+        "decisions_per_s_with_store": round(with_store, 1),
+        "decisions_per_s_without_store": round(len(pure) / sum(pure), 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bars", type=int, default=60)
+    args = ap.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="stockbot-live-bench-"))
+    os.environ["STOCKBOT_HOME"] = str(home)
+    from stockbot.store.server import stop_store
+
+    try:
+        out = {
+            "single": _measure(_train(home, ["AAPL"], "single"), args.bars),
+            "dow29": _measure(_train(home, DOW29, "portfolio"), args.bars),
+            "features": "recomputed from the session's warm-up start every bar (no incremental features yet)",
+        }
+    finally:
+        stop_store(home)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
