@@ -42,7 +42,7 @@ def backtest(tmp: Path, run: Path, execution: dict[str, Any]) -> Path:
             "data": {
                 "provider": "sample",
                 "dataset": "dow29",
-                "symbols": ["AAPL", "JPM", "KO", "MSFT", "XOM"],
+                "symbols": None,  # the run's
                 "start": START,
                 "end": END,
             },
@@ -156,3 +156,25 @@ def test_a_fill_one_bar_late_breaks_parity(live_db: Database, trained_run: Path,
     run_to_end(sid, "late")
     with pytest.raises(AssertionError):
         same_outputs(want, sid)
+
+
+def test_an_lstm_session_restarted_mid_way_keeps_its_hidden_state(live_db: Database, tmp_path: Path) -> None:
+    """The recurrent state is saved with every decision: a new loop object resumed from the store
+    half-way decides exactly as the uninterrupted backtest."""
+    import shutil
+
+    from stockbot.live.session import LiveSession
+    from tests.live.conftest import GOLDEN_RUNS
+
+    run = tmp_path / "lstm"
+    shutil.copytree(GOLDEN_RUNS / "lstm", run)
+    want = backtest(tmp_path, run, {})
+    sid = session(run, {})
+    store = LiveStore(live_db)
+    first = LiveSession(store, sid)
+    for k in range(first.first, first.first + 15):
+        first.tick(k)
+        first.commit()
+    del first
+    assert LiveSession(store, sid).run() == "finished"
+    same_outputs(want, sid)
