@@ -77,20 +77,21 @@ def run_loop(market: MarketData, path: OrderPath, decide: Decider, start: int, e
     return Trace(eq, trades_frame(fills), fills, orders, events)
 
 
+def trade_row(f: Fill) -> list[object]:
+    """One fill as a row of ``trades.csv`` (TRADE_COLUMNS), in backtests and live sessions alike."""
+    return [
+        f.fill_time,
+        f.decision_time,
+        f.symbol,
+        f.side,
+        f.quantity,
+        f.price,
+        f.notional,
+        f.fee,
+        f.slippage_cost,
+    ]
+
+
 def trades_frame(fills: list[Fill]) -> pd.DataFrame:
     """``trades.csv``: one row per fill."""
-    rows = [
-        (
-            f.fill_time,
-            f.decision_time,
-            f.symbol,
-            f.side,
-            f.quantity,
-            f.price,
-            f.notional,
-            f.fee,
-            f.slippage_cost,
-        )
-        for f in fills
-    ]
-    return pd.DataFrame(rows, columns=TRADE_COLUMNS)
+    return pd.DataFrame([trade_row(f) for f in fills], columns=TRADE_COLUMNS)

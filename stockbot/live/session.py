@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stockbot.backtest.engine import trade_row
 from stockbot.backtest.runner import MARKET_FILE
 from stockbot.backtest.trained import PolicySignal, TrainedRun, load_trained
 from stockbot.brokers.base import Broker, BrokerFill, Outcome
@@ -312,7 +313,7 @@ class LiveSession:
             self.bench.mark(bar, session)
             if change:
                 self.event(change, bar.time)
-            self.folder.append_trades([_trade_row(f) for f in fills])
+            self.folder.append_trades([trade_row(f) for f in fills])
         self.k = k
         doc = self.store.get(self.id)
         self._control(doc["requests"] if doc else [], market, j, between=False)
@@ -641,20 +642,6 @@ def _fill(bf: BrokerFill, order: dict[str, Any]) -> Fill:
         raw_price=bf.raw_price,
         adj_factor=bf.adj_factor,
     )
-
-
-def _trade_row(f: Fill) -> list[Any]:
-    return [
-        f.fill_time,
-        f.decision_time,
-        f.symbol,
-        f.side,
-        f.quantity,
-        f.price,
-        f.notional,
-        f.fee,
-        f.slippage_cost,
-    ]
 
 
 def _listed(a: np.ndarray) -> list[float | None]:
