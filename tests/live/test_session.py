@@ -92,3 +92,15 @@ def test_bad_live_configs_name_the_field(live_db: Database, trained_run: Path, t
         start_session({"policy": {"path": str(trained_run)}, "costs": {"fill": "close"}}, "a", spawn=False)
     with pytest.raises(ConfigError, match="not a train run folder"):
         start_session({"policy": {"path": str(tmp_path)}, "clock": CLOCK}, "a", spawn=False)
+
+
+def test_a_daily_loss_breach_flattens_and_the_halt_lifts_next_session(
+    live_db: Database, trained_run: Path
+) -> None:
+    s = make(live_db, trained_run, risk={"daily_loss_limit": 0.002})
+    assert s.run() == "finished"
+    events = [e["message"] for e in LiveStore(live_db).get(s.id)["events"]]
+    assert any("breached daily_loss_limit" in m for m in events)
+    assert any("daily loss halt lifted" in m for m in events)
+    kills = list(live_db["orders"].find({"session_id": s.id, "kind": "kill"}))
+    assert kills and all(o["side"] == "sell" for o in kills)
