@@ -23,8 +23,8 @@ from jupyterhub.services.auth import HubOAuthenticated
 from pymongo.errors import ConnectionFailure
 from tornado.web import Finish, HTTPError, RequestHandler
 
-from dashboards.viewer import Viewer
 from hub.identity import authenticate, xsrf_refusal
+from stockbot.access import Viewer
 from stockbot.errors import ConfigError, JobError, StockBotError, StoreError
 from stockbot.jobs import artifacts, ensure_executor, submit
 from stockbot.jobs.external import record_external

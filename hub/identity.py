@@ -16,7 +16,7 @@ from tornado.httputil import url_concat
 from tornado.web import Finish, HTTPError, RequestHandler
 from tornado.websocket import WebSocketHandler
 
-from dashboards.viewer import USER_HEADER, Viewer
+from stockbot.access import USER_HEADER, Viewer
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from dashboards.viewer import Viewer
 from hub.api import store
 from hub.identity import authenticate
+from stockbot.access import Viewer
 from stockbot.jobs.kinds import RUN_ID, run_dir
 from stockbot.store.runs import TERMINAL, RunStatus
 
