@@ -104,3 +104,30 @@ def test_a_daily_loss_breach_flattens_and_the_halt_lifts_next_session(
     assert any("daily loss halt lifted" in m for m in events)
     kills = list(live_db["orders"].find({"session_id": s.id, "kind": "kill"}))
     assert kills and all(o["side"] == "sell" for o in kills)
+
+
+def test_a_position_the_session_cannot_explain_stops_trading_until_a_person_reconciles(
+    live_db: Database, trained_run: Path
+) -> None:
+    s = make(live_db, trained_run)
+    store = LiveStore(live_db)
+    for k in range(s.first, s.first + 4):
+        s.tick(k)
+        s.commit()
+    # someone trades the account behind the session's back: 7 more shares of the first symbol
+    acct = live_db["paper_accounts"].find_one({"_id": s.id})
+    qty = list(acct["portfolio"]["qty"])
+    qty[0] += 7.0
+    live_db["paper_accounts"].update_one({"_id": s.id}, {"$set": {"portfolio.qty": qty}})
+    s.tick(s.first + 4)
+    s.commit()
+    assert s.reconcile_required and s.symbols[0] in s.reconcile_required
+    decided = s.times[s.first + 4].isoformat()
+    assert not list(live_db["orders"].find({"session_id": s.id, "decision_time": decided}))
+    store.request(s.id, "reconcile")
+    s.tick(s.first + 5)
+    s.commit()
+    assert s.reconcile_required is None
+    assert s.path.portfolio.qty[0] == s.broker.positions()[s.symbols[0]]
+    decided = s.times[s.first + 5].isoformat()
+    assert list(live_db["orders"].find({"session_id": s.id, "decision_time": decided}))
