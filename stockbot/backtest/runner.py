@@ -133,7 +133,7 @@ def trained_replay(
     """The frozen pipeline's market, the order path, the first decision bar and the policy."""
     cfg = run.config
     market = MarketData.from_frames(bars, run.pipeline.transform(bars))
-    _check_universe(run, market)
+    check_universe(run, market)
     observations = ObservationBuilder(market, cfg.env)
     first = market.first_index_on_or_after(start_day) if start_day is not None else 0
     first = max(first, observations.first)
@@ -177,7 +177,7 @@ def backtest_trained(
     )
 
 
-def _check_universe(run: TrainedRun, market: MarketData) -> None:
+def check_universe(run: TrainedRun, market: MarketData) -> None:
     """The backtest market must be the one the policy was trained on: same symbols in the same
     order, same observation columns, same bar spacing."""
     info = run.path / MARKET_FILE

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from stockbot.backtest.engine import trade_row
-from stockbot.backtest.runner import MARKET_FILE
+from stockbot.backtest.runner import _resolved, check_universe
 from stockbot.backtest.trained import PolicySignal, TrainedRun, load_trained
 from stockbot.brokers.base import Broker, BrokerFill, Outcome
 from stockbot.brokers.paper import PaperBroker
@@ -50,7 +50,7 @@ from stockbot.envs.actions import ActionMap
 from stockbot.envs.market import MarketData
 from stockbot.envs.observation import ObservationBuilder
 from stockbot.errors import ConfigError, DataError
-from stockbot.execution import CostModel, Fill, Order, OrderPath, RiskLimits
+from stockbot.execution import CostModel, Fill, Mark, Order, OrderPath, RiskLimits
 from stockbot.execution.records import fill_to_doc, order_to_doc
 from stockbot.live.folder import SessionFolder, session_dir
 from stockbot.live.store import LiveStore
@@ -83,7 +83,9 @@ def resolve(config: LiveConfig, which_root: Path | None = None) -> Resolved:
         raise ConfigError(f"policy: trained run folder not found: {path}")
     run = load_trained(path, config.which)
     cfg = run.config
-    costs = config.costs or cfg.costs
+    costs, risk, cash, execution = _resolved(
+        run, config.costs, config.risk, config.initial_cash, config.execution
+    )
     if costs.fill == "close":
         raise ConfigError(
             f"the trained run {Path(path).name} uses costs.fill 'close', which no broker can fill; "
@@ -103,9 +105,9 @@ def resolve(config: LiveConfig, which_root: Path | None = None) -> Resolved:
         run,
         config,
         costs,
-        config.risk or cfg.risk,
-        config.execution or cfg.execution,
-        config.initial_cash or cfg.initial_cash,
+        risk,
+        execution,
+        cash,
         data,
     )
 
@@ -141,7 +143,7 @@ class LiveSession:
         # the timeline: which bars exist and which is the first decision (only timestamps are read
         # from this full transform; every observation is recomputed from the bars up to its bar)
         full = MarketData.from_frames(self.bars, run.pipeline.transform(self.bars))
-        self._check_universe(full)
+        check_universe(run, full)
         self.times = full.timestamps
         self.symbols = full.symbols
         window = ObservationBuilder(full, run.config.env).first
@@ -176,20 +178,11 @@ class LiveSession:
         self._events: list[dict[str, Any]] = []
         self._done: list[str] = []
         self._market: tuple[int, MarketData] | None = None
+        self._mark: Mark | None = None  # the last mark (equity.csv's row of the bar)
         self.status = "running"
 
     def _path(self, limits: RiskLimits) -> OrderPath:
         return order_path_for(self.symbols, self.r, limits, self.id)
-
-    def _check_universe(self, market: MarketData) -> None:
-        import json
-
-        info = json.loads((self.r.run.path / MARKET_FILE).read_text())
-        if market.symbols != info["symbols"] or market.columns != info["columns"]:
-            raise DataError(
-                f"the policy was trained on {info['symbols']} with columns {info['columns']}; "
-                f"the session's data has {market.symbols} with {market.columns}"
-            )
 
     # ------------------------------------------------------------------ state
 
@@ -308,7 +301,7 @@ class LiveSession:
             fills = self._take_fills(simulated)
             self._end_orders(bar.time)
             self._reconcile(bar.time)
-            _, change = self.path.mark(bar, session)
+            self._mark, change = self.path.mark(bar, session)
             self.shadow.mark(bar, session)
             self.bench.mark(bar, session)
             if change:
@@ -575,13 +568,17 @@ class LiveSession:
             row = [bar.time, cash, cash, 0.0, 0.0, 0.0, cash]
             self.csv_peak = cash
         else:
-            p = self.path.portfolio
-            value = p.qty * bar.close
-            eq = p.equity
-            self.csv_peak = max(self.csv_peak, eq)
-            gross = float(np.abs(value).sum() / eq) if eq > 0 else 0.0
-            net = float(value.sum() / eq) if eq > 0 else 0.0
-            row = [bar.time, eq, p.cash, gross, net, eq / self.csv_peak - 1.0, self.bench.portfolio.equity]
+            m = self._mark
+            self.csv_peak = max(self.csv_peak, m.equity)
+            row = [
+                bar.time,
+                m.equity,
+                self.path.portfolio.cash,
+                m.gross,
+                m.net,
+                m.equity / self.csv_peak - 1.0,
+                self.bench.portfolio.equity,
+            ]
         self.folder.append_equity(row)
 
     def view(self) -> dict[str, Any]:
