@@ -131,3 +131,17 @@ def test_a_position_the_session_cannot_explain_stops_trading_until_a_person_reco
     assert s.path.portfolio.qty[0] == s.broker.positions()[s.symbols[0]]
     decided = s.times[s.first + 5].isoformat()
     assert list(live_db["orders"].find({"session_id": s.id, "decision_time": decided}))
+
+
+def test_a_close_that_jumps_past_the_sanity_limit_holds_that_symbol(
+    live_db: Database, trained_run: Path
+) -> None:
+    s = make(live_db, trained_run, max_price_move=1e-6)  # every real move is "too far"
+    for k in range(s.first, s.first + 6):
+        s.tick(k)
+        s.commit()
+    events = [e["message"] for e in LiveStore(live_db).get(s.id)["events"]]
+    assert any("held: close" in m and "max_price_move" in m for m in events)
+    # every symbol held at every bar after the first: nothing traded after the first decision
+    later = s.times[s.first + 1].isoformat()
+    assert not list(live_db["orders"].find({"session_id": s.id, "decision_time": {"$gte": later}}))
