@@ -12,6 +12,10 @@ from pathlib import Path
 # session processes it starts, which inherit this) asks MKL for the same results on every x86 CPU.
 # It must be set before torch loads MKL.
 os.environ.setdefault("MKL_CBWR", "COMPATIBLE")
+# OpenBLAS (numpy's and scipy's, which numba's np.dot calls for the mark) picks its kernels by CPU
+# too: an AMD EPYC got Haswell's, an Intel AVX-512 machine SkylakeX's, whose dot products differ in
+# the last bit. Haswell's kernels run on every x86 CPU with AVX2. Set before numpy loads OpenBLAS.
+os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
 
 import pandas as pd
 import pytest

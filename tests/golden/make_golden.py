@@ -5,9 +5,9 @@
 ``--train`` first (re)trains the fixture runs into ``tests/golden/runs/`` and writes ``weights.csv``;
 without it the committed runs are used. Only re-run this on purpose: the point of the goldens is that
 they were written by the code before a refactor, and the refactored code must reproduce them.
-Run it with ``MKL_CBWR=COMPATIBLE`` (as the suite runs, see ``tests/conftest.py``): MKL's default
-kernels differ by CPU and so would the trained policies' trades. The trained cases were last
-written by the pre-refactor code (5062726) that way.
+Run it with ``MKL_CBWR=COMPATIBLE OPENBLAS_CORETYPE=Haswell`` (as the suite runs, see
+``tests/conftest.py``): MKL's and OpenBLAS's default kernels differ by CPU and so would the trades.
+Every case was last written by the pre-refactor code (5062726) that way.
 """
 
 from __future__ import annotations
@@ -76,8 +76,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--train", action="store_true", help="retrain the fixture runs and rewrite weights.csv")
     args = ap.parse_args()
-    if os.environ.get("MKL_CBWR") != "COMPATIBLE":
-        raise SystemExit("run with MKL_CBWR=COMPATIBLE, as the suite does (tests/conftest.py)")
+    if os.environ.get("MKL_CBWR") != "COMPATIBLE" or os.environ.get("OPENBLAS_CORETYPE") != "Haswell":
+        raise SystemExit(
+            "run with MKL_CBWR=COMPATIBLE OPENBLAS_CORETYPE=Haswell, as the suite does (tests/conftest.py)"
+        )
     if args.train:
         write_weights()
         train_fixtures()
