@@ -150,3 +150,47 @@ def test_bars_in_the_wrong_shape_are_refused(dow29_bars: pd.DataFrame) -> None:
         compute_features(dow29_bars.reset_index(), CFG)
     with pytest.raises(FeatureError, match="lack columns"):
         compute_features(dow29_bars.drop(columns="volume"), CFG)
+
+
+def ta_features(one: pd.DataFrame) -> pd.DataFrame:
+    """The features of one symbol's bars straight from ``ta`` and pandas, series by series (what
+    the features were computed with before they were computed for all symbols at once)."""
+    from ta.momentum import RSIIndicator, StochasticOscillator
+    from ta.trend import MACD, EMAIndicator, SMAIndicator
+    from ta.volatility import AverageTrueRange
+
+    c, h, lo, v = one["close"], one["high"], one["low"], one["volume"]
+    logc = np.log(c)
+    out = {f"ret_{k}": logc.diff(k) for k in CFG.returns}
+    out |= {f"pct_{k}": c / c.shift(k) - 1.0 for k in CFG.simple_returns}
+    out["rsi_14"] = RSIIndicator(c, window=14, fillna=False).rsi()
+    out |= {f"sma_ratio_{w}": c / SMAIndicator(c, window=w).sma_indicator() - 1.0 for w in CFG.sma}
+    out |= {f"ema_ratio_{w}": c / EMAIndicator(c, window=w).ema_indicator() - 1.0 for w in CFG.ema}
+    m = MACD(c, window_slow=26, window_fast=12, window_sign=9)
+    out |= {"macd": m.macd() / c, "macd_signal": m.macd_signal() / c, "macd_hist": m.macd_diff() / c}
+    s = StochasticOscillator(h, lo, c, window=14, smooth_window=3)
+    out |= {"stoch_k_14": s.stoch(), "stoch_d_14": s.stoch_signal()}
+    atr = AverageTrueRange(h, lo, c, window=14).average_true_range()
+    out |= {"atr_14": atr, "atr_pct_14": atr / c}
+    roll = v.rolling(20)
+    out["volume_z_20"] = (v - roll.mean()) / roll.std()
+    out |= {f"vol_{w}": logc.diff(1).rolling(w).std() for w in CFG.volatility}
+    return pd.DataFrame(out, index=one.index)[CFG.columns()].iloc[CFG.warmup_bars() :]
+
+
+def test_all_symbols_at_once_give_tas_numbers_bit_for_bit(dow29_bars: pd.DataFrame) -> None:
+    """Every column of every symbol is exactly ta's, also when symbols have different bars (one
+    listed later, one missing days): those cannot share a rolling window and are computed apart."""
+    bars = dow29_bars[dow29_bars.index.get_level_values("symbol").isin(["AAPL", "GE", "KO", "XOM"])]
+    stamps = bars.index.get_level_values("timestamp")
+    symbols = bars.index.get_level_values("symbol")
+    days = stamps.unique().sort_values()
+    later = (symbols == "GE") & (stamps < days[150])
+    gaps = (symbols == "XOM") & stamps.isin(days[400:404])
+    for panel in (bars, bars[~(later | gaps)]):
+        got = compute_features(panel, CFG)
+        for symbol in ("AAPL", "GE", "KO", "XOM"):
+            one = panel.xs(symbol, level="symbol").sort_index()
+            pd.testing.assert_frame_equal(
+                got.xs(symbol, level="symbol"), ta_features(one), check_exact=True, check_names=False
+            )
