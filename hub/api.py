@@ -9,31 +9,26 @@ exist. Cookie-authenticated POSTs must carry JupyterHub's XSRF token (``X-XSRFTo
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import functools
 import json
 import logging
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from jupyterhub.services.auth import HubOAuthenticated
-from pymongo.errors import ConnectionFailure
-from tornado.web import Finish, HTTPError, RequestHandler
+from tornado.web import Finish, RequestHandler
 
-from hub.identity import authenticate, xsrf_refusal
+from hub.base import APIHandler, jsonable
+from hub.deps import store
+from hub.live import live_routes
+from hub.reports import NotebookHandler, forget_report, run_zip
+from hub.stream import StreamHandler
 from stockbot.access import Viewer
 from stockbot.errors import ConfigError, JobError, StockBotError, StoreError
 from stockbot.jobs import artifacts, ensure_executor, submit
 from stockbot.jobs.external import record_external
-from stockbot.jobs.kinds import RUN_ID
-from stockbot.store.runs import RunConflictError, RunStore
+from stockbot.store.runs import RunConflictError
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
 RUN = r"(\d{8}-\d{6}-[a-z_]+-[0-9a-f]{4})"
 # artifact types shown in the browser, by suffix; anything else is a download
 INLINE_TYPES = {
@@ -47,114 +42,6 @@ INLINE_TYPES = {
     ".md": "text/plain; charset=utf-8",
 }
 MAX_LIMIT = 500
-
-
-@functools.cache
-def store() -> RunStore:
-    """The process's run store (pymongo pools its connections and is thread-safe)."""
-    return RunStore()
-
-
-def jsonable(doc: dict[str, Any]) -> dict[str, Any]:
-    """A run document as JSON: ``_id`` becomes ``id``, datetimes ISO 8601 in UTC."""
-
-    def conv(v: Any) -> Any:
-        if isinstance(v, dt.datetime):
-            return (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).isoformat()
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [conv(x) for x in v]
-        return v
-
-    out = {k: conv(v) for k, v in doc.items() if k != "_id"}
-    return {"id": doc["_id"], **out}
-
-
-class APIHandler(HubOAuthenticated, RequestHandler):
-    """Base of every API route: authentication, XSRF, JSON errors, store calls off the event loop."""
-
-    user: Viewer
-
-    def set_default_headers(self) -> None:
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.set_header("Cache-Control", "no-store")
-
-    async def prepare(self) -> None:
-        user = await authenticate(self)
-        if user is None:
-            refusal = xsrf_refusal(self)
-            if refusal:
-                self.fail(403, refusal)
-            has_credentials = bool(self.request.headers.get("Authorization") or self.request.cookies)
-            if has_credentials:
-                self.fail(403, "not authenticated for the StockBot service: that token or login is not valid")
-            self.fail(401, "not authenticated: log in to the hub or send 'Authorization: token <hub token>'")
-        self.user = user  # type: ignore[assignment]
-        self.current_user = user
-        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
-            # JupyterHub's check: skipped for token-authenticated requests, required for cookies
-            self.check_xsrf_cookie()
-
-    def fail(self, status: int, message: str, **extra: Any) -> None:
-        self.set_status(status)
-        self.finish(json.dumps({"error": message, **extra}))
-        raise Finish()
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        message = self._reason
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, HTTPError) and exc.log_message:
-            message = exc.log_message % exc.args if exc.args else exc.log_message
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"error": message}))
-
-    def body_json(self) -> dict[str, Any]:
-        """The request's JSON object. A body is required: ``{}`` asks for the defaults on purpose,
-        while no body at all is a mistake (for a training, the defaults are a long job)."""
-        if not self.request.body.strip():
-            self.fail(400, "the request needs a JSON object as its body: send {} to use every default")
-        try:
-            body = json.loads(self.request.body)
-        except ValueError as e:
-            self.fail(400, f"the body is not JSON: {e}")
-        if not isinstance(body, dict):
-            self.fail(400, f"the body must be a JSON object, got {type(body).__name__}")
-        return body
-
-    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """A blocking store or file call, run in a thread (the event loop serves everyone). A store
-        that cannot be reached (it restarts within seconds under ``make run``) answers 503."""
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        except ConnectionFailure as e:
-            log.warning("the store is unreachable: %s", e)
-            self.set_header("Retry-After", "5")
-            self.fail(503, "the run store cannot be reached right now; try again in a few seconds")
-            raise  # fail() always raises Finish; this keeps type checkers content
-
-    async def visible_run(self, run_id: str) -> dict[str, Any]:
-        """The run if this user may see it (owner or admin); 404 otherwise, whether or not it exists."""
-        doc = await self.call(store().get, run_id) if RUN_ID.match(run_id) else None
-        if doc is None or not self.user.can_see(doc):
-            self.fail(404, f"no run {run_id!r}")
-        return doc  # type: ignore[return-value]
-
-    def choice_arg(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        raw = self.get_query_argument(name, default)
-        if raw not in choices:
-            self.fail(400, f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-        return raw
-
-    def int_arg(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self.get_query_argument(name, str(default))
-        try:
-            value = int(raw)
-        except ValueError:
-            self.fail(400, f"{name} must be an integer from {low} to {high}, got {raw!r}")
-        if not low <= value <= high:
-            self.fail(400, f"{name} must be from {low} to {high}, got {value}")
-        return value
 
 
 class MeHandler(APIHandler):
@@ -268,8 +155,6 @@ class RunEditHandler(RunHandler):
             refuse_conflict(self, e)
         if not deleted:
             self.fail(404, f"no run {run_id!r}")
-        from hub.reports import forget_report
-
         await self.call(forget_report, run_id)
         log.info("%s deleted run %s", self.user.name, run_id)
         self.write({"id": run_id, "deleted": True})
@@ -348,8 +233,6 @@ class ArtifactsHandler(APIHandler):
 
 class ZipHandler(APIHandler):
     async def get(self, run_id: str) -> None:
-        from hub.reports import run_zip  # the run's files plus a self-contained report.html
-
         await self.visible_run(run_id)
         try:
             data = await self.call(run_zip, run_id)
@@ -390,9 +273,6 @@ class NotFoundHandler(APIHandler):
 
 def routes() -> list[tuple[str, type[RequestHandler], dict[str, Any]] | tuple[str, type[RequestHandler]]]:
     """The API's routes, relative to the service prefix (Bokeh adds the prefix)."""
-    from hub.reports import NotebookHandler
-    from hub.stream import StreamHandler
-
     return [
         (r"/api/auth/me", MeHandler),
         (r"/api/runs", RunsHandler),
@@ -408,5 +288,6 @@ def routes() -> list[tuple[str, type[RequestHandler], dict[str, Any]] | tuple[st
         (rf"/api/artifacts/{RUN}", ArtifactsHandler),
         (rf"/api/artifacts/{RUN}/zip", ZipHandler),
         (rf"/api/artifacts/{RUN}/(.+)", ArtifactHandler),
+        *live_routes(),
         (r"/api/(.*)", NotFoundHandler),
     ]

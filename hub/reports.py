@@ -19,7 +19,7 @@ import threading
 import zipfile
 from pathlib import Path
 
-from hub.api import APIHandler
+from hub.base import APIHandler
 from hub.identity import public_prefix
 from hub.static import CDN_URL, Library, library_path, local_url
 from stockbot.jobs import artifacts

@@ -27,18 +27,20 @@ def alive(pid: int | None) -> bool:
         return True
 
 
-def terminate(pid: int, timeout: float = 10.0) -> None:
-    """SIGTERM, wait up to ``timeout`` seconds (reaping it if it is our child), then SIGKILL."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+def terminate(pid: int, timeout: float = 10.0, *, group: bool = False) -> None:
+    """SIGTERM, wait up to ``timeout`` seconds (reaping it if it is our child), then SIGKILL.
+    ``group``: ``pid`` leads a process group (``start_new_session=True``) that goes with it."""
+    kill = os.killpg if group else os.kill
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while alive(pid) and time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
         time.sleep(0.05)
-    if alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    if alive(pid) or group:  # a group's other members may outlive its leader
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pid, signal.SIGKILL)
 
 
 def stop_group(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
@@ -54,3 +56,4 @@ def stop_group(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+

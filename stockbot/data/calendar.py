@@ -49,6 +49,11 @@ def sessions_before(name: str, day: dt.date, count: int) -> dt.date:
         return day
     cal = get_calendar(name, day - dt.timedelta(days=2 * count + 10))
     ts = pd.Timestamp(day)
+    if ts > cal.last_session:
+        raise DataError(
+            f"{day} is past the last session the {name} calendar knows ({cal.last_session.date()}): "
+            "there are no bars that late"
+        )
     if not cal.is_session(ts):
         ts = cal.date_to_session(ts, direction="next")
     idx = cal.sessions.get_loc(ts) - count

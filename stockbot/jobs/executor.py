@@ -218,8 +218,23 @@ def stop_executor(home: Path | None = None, timeout: float = 15.0) -> bool:
     return True
 
 
+def _suspend_live_sessions(executor: Executor) -> None:
+    from stockbot.live.control import suspend_sessions
+    from stockbot.live.store import LiveStore
+
+    try:
+        ended = suspend_sessions(LiveStore(executor.store.col.database))
+    except Exception:  # the jobs must still be stopped
+        log.exception("could not suspend the live sessions")
+        return
+    if ended:
+        log.info("live sessions suspended until the next start: %s", ", ".join(ended))
+
+
 def shutdown(executor: Executor) -> None:
-    """On a clean stop, running jobs are cancelled (their process groups ended) and recorded so."""
+    """On a clean stop, running jobs are cancelled (their process groups ended) and recorded so,
+    and live sessions are suspended: they come back paused when the platform starts again."""
+    _suspend_live_sessions(executor)
     for run_id in list(executor.active):
         executor.store.request_cancel(run_id)
     deadline = time.monotonic() + 15.0

@@ -84,7 +84,7 @@ def _check_symbols(data: DataConfig, field: str) -> None:
         raise ConfigError.at(f"{field}.symbols", f"{unknown} are not in the data; available: {have}")
 
 
-def _check_parent(
+def check_parent(
     store: RunStore, run_id: str, kind: str, field: str, owner: str | None = None
 ) -> dict[str, Any]:
     doc = store.get(run_id)
@@ -140,10 +140,11 @@ def _bar_stamps(data_json: str, warmup: int, version: tuple[str, int, int] | Non
     return pd.DatetimeIndex(bars.index.get_level_values("timestamp").unique()).sort_values()
 
 
-def _check_universe(cfg: BacktestConfig, parent: dict[str, Any]) -> None:
+def check_universe(data: DataConfig | None, parent: dict[str, Any]) -> None:
     """A trained policy trades exactly the symbols it was trained on (its action has one entry per
-    symbol): a backtest naming others is refused at submit, not an hour into a queue."""
-    if cfg.data.symbols is None:
+    symbol): a backtest or live session naming others is refused at submit, not an hour into a
+    queue."""
+    if data is None or data.symbols is None:
         return  # the trained run's own symbols are used
     from stockbot.backtest.runner import MARKET_FILE  # (the backtest stack is slow to import)
 
@@ -153,8 +154,8 @@ def _check_universe(cfg: BacktestConfig, parent: dict[str, Any]) -> None:
         trained = (parent.get("config") or {}).get("data", {}).get("symbols")
     if not trained:
         return  # the job itself checks against the trained run's folder
-    extra = [s for s in cfg.data.symbols if s not in trained]
-    missing = [s for s in trained if s not in cfg.data.symbols]
+    extra = [s for s in data.symbols if s not in trained]
+    missing = [s for s in trained if s not in data.symbols]
     if extra or missing:
         what = f"{extra} are not" if extra else f"{missing} are missing from it, and"
         raise ConfigError.at(
@@ -215,10 +216,10 @@ def validate_job(
     if isinstance(cfg, TrainConfig):
         _check_splits(cfg)
     if isinstance(cfg, BacktestConfig) and cfg.policy.run_id is not None:
-        parent = _check_parent(store or RunStore(), cfg.policy.run_id, "train", "policy", parent_owner)
-        _check_universe(cfg, parent)
+        parent = check_parent(store or RunStore(), cfg.policy.run_id, "train", "policy", parent_owner)
+        check_universe(cfg.data, parent)
     if kind == "hmm_infer" and cfg.model.run_id is not None:  # type: ignore[attr-defined]
-        _check_parent(store or RunStore(), cfg.model.run_id, "hmm_fit", "model", parent_owner)  # type: ignore[attr-defined]
+        check_parent(store or RunStore(), cfg.model.run_id, "hmm_fit", "model", parent_owner)  # type: ignore[attr-defined]
     return cfg
 
 

@@ -16,19 +16,52 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from stockbot.config import LiveConfig, dump_config, to_plain, validate_config
 from stockbot.errors import ConfigError
 from stockbot.live.folder import session_dir
 from stockbot.live.store import ENDED, LiveStore
-from stockbot.procs import alive
+from stockbot.procs import alive, terminate
+from stockbot.store.runs import RunStore
+from stockbot.store.safety import check_storable
 
 log = logging.getLogger(__name__)
 
 MAX_RESTARTS = 3
 RESTART_WINDOW = 600.0
 STALE_SECONDS = 30.0
+
+
+def validate_live(
+    raw: dict[str, Any] | LiveConfig,
+    *,
+    runs: RunStore | None = None,
+    data_root: Path | None = None,
+    parent_owner: str | None = None,
+) -> LiveConfig:
+    """The validated config of a session, with the checks that need the store.
+
+    As for jobs (:func:`stockbot.jobs.submit.validate_job`): ``data_root`` confines file paths to
+    one folder and admits the trained run by ``policy.run_id`` only (loading a policy unpickles it,
+    which must never happen to a file a user put there); ``parent_owner`` admits only that owner's
+    runs. A ``run_id`` must name a succeeded train run of the store, trained on the session's
+    symbols."""
+    from stockbot.jobs.submit import check_parent, check_universe, confine_paths
+
+    config = raw if isinstance(raw, LiveConfig) else validate_config(LiveConfig, raw)
+    check_storable(to_plain(config))
+    if data_root is not None:
+        if config.policy.path is not None:
+            raise ConfigError.at(
+                "policy.path", "give the trained run as policy.run_id (a path is not accepted here)"
+            )
+        config = confine_paths(config, data_root)  # type: ignore[assignment]
+    if config.policy.run_id is not None and (runs is not None or data_root is not None):
+        parent = check_parent(runs or RunStore(), config.policy.run_id, "train", "policy", parent_owner)
+        check_universe(config.data, parent)
+    return config
 
 
 def start_session(
@@ -39,11 +72,12 @@ def start_session(
     spawn: bool = True,
 ) -> dict[str, Any]:
     """Validate ``raw``, check the trained run and its data, record the session and start its
-    supervised loop. Bad input raises :class:`ConfigError` before anything is recorded."""
-    from stockbot.live.session import resolve
+    supervised loop. Bad input raises :class:`ConfigError` (or :class:`DataError` for bars that
+    cannot be replayed) before anything is recorded."""
+    from stockbot.live.session import preflight
 
     config = raw if isinstance(raw, LiveConfig) else validate_config(LiveConfig, raw)
-    resolve(config)  # the run exists, finished training, and can trade on a broker
+    preflight(config)  # the run can trade on a broker, and its bars can be replayed
     store = store or LiveStore()
     ref = config.policy.run_id or (config.policy.path.name if config.policy.path else "run")
     name = config.name or f"paper {ref}"
@@ -52,7 +86,11 @@ def start_session(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(dump_config(config))
     if spawn:
-        spawn_supervisor(doc["_id"])
+        pid = spawn_supervisor(doc["_id"])
+        # recorded at once (the supervisor records it too): a platform stop right after a start
+        # must find it (see suspend_sessions)
+        store.set_fields(doc["_id"], supervisor_pid=pid)
+        doc["supervisor_pid"] = pid
     return doc
 
 
@@ -125,6 +163,20 @@ def recover_sessions(store: LiveStore | None = None) -> list[str]:
         spawn_supervisor(doc["_id"])
         back.append(doc["_id"])
     return back
+
+
+def suspend_sessions(store: LiveStore | None = None, timeout: float = 10.0) -> list[str]:
+    """When the platform stops: end each session's supervisor and loop (one process group). The
+    sessions stay ``running`` in the store, so the platform's next start brings them back with
+    entries paused (:func:`recover_sessions`). A loop ended mid-bar redoes that bar, as after a crash."""
+    store = store or LiveStore()
+    ended = []
+    for doc in store.sessions.find({"status": {"$in": ["starting", "running"]}}, {"state": 0}):
+        pid = doc.get("supervisor_pid")
+        if alive(pid):
+            terminate(pid, timeout, group=True)
+            ended.append(doc["_id"])
+    return ended
 
 
 def request(session_id: str, action: str, *, store: LiveStore | None = None, **params: Any) -> dict[str, Any]:

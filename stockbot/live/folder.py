@@ -1,6 +1,7 @@
 """A live session's folder, ``$STOCKBOT_HOME/live/<session id>/``: ``config.yaml``, ``equity.csv``
 and ``trades.csv`` in exactly the backtest's columns (so every backtest tool and page reads them),
-``orders.csv`` (one row per order with its client id, timeline and outcome) and ``events.log``.
+``orders.csv`` (one row per order with its client id, timeline and outcome), ``shadow.csv`` (the
+equity of the shadow backtest over the same bars, ``timestamp, equity``) and ``events.log``.
 
 Rows are appended as the session runs. A restarted loop resumes from its last saved bar and first
 cuts every file back to that bar, so a bar redone after a crash is written once.
@@ -19,6 +20,7 @@ from stockbot.backtest.engine import EQUITY_COLUMNS, TRADE_COLUMNS
 from stockbot.paths import stockbot_home
 
 EQUITY_CSV_COLUMNS = [*EQUITY_COLUMNS, "benchmark_equity"]  # as write_backtest writes it
+SHADOW_COLUMNS = ["timestamp", "equity"]
 ORDER_COLUMNS = [
     "client_order_id",
     "symbol",
@@ -51,6 +53,7 @@ class SessionFolder:
         self.equity = path / "equity.csv"
         self.trades = path / "trades.csv"
         self.orders = path / "orders.csv"
+        self.shadow = path / "shadow.csv"
         self.events = path / "events.log"
 
     def _append(self, file: Path, rows: list[list[Any]], columns: list[str]) -> None:
@@ -61,6 +64,9 @@ class SessionFolder:
 
     def append_equity(self, row: list[Any]) -> None:
         self._append(self.equity, [row], EQUITY_CSV_COLUMNS)
+
+    def append_shadow(self, time: pd.Timestamp, equity: float) -> None:
+        self._append(self.shadow, [[time, equity]], SHADOW_COLUMNS)
 
     def append_trades(self, rows: list[list[Any]]) -> None:
         self._append(self.trades, rows, list(TRADE_COLUMNS))
@@ -105,7 +111,11 @@ class SessionFolder:
 
     def cut_after(self, bar: pd.Timestamp | None) -> None:
         """Drop what was written for bars after ``bar`` (None: everything): a redo writes it again."""
-        for file, column in ((self.equity, "timestamp"), (self.trades, "timestamp")):
+        for file, column in (
+            (self.equity, "timestamp"),
+            (self.trades, "timestamp"),
+            (self.shadow, "timestamp"),
+        ):
             if not file.exists():
                 continue
             if bar is None:

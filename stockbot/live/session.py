@@ -99,7 +99,11 @@ def resolve(config: LiveConfig, which_root: Path | None = None) -> Resolved:
         start = clock.start or data.start
         end = clock.end or data.end
         if start is None:
-            raise ConfigError("clock.start: a replay needs a first decision day (or data.start)")
+            raise ConfigError.at("clock.start", "a replay needs a first decision day (or data.start)")
+        if end is not None and end <= start:
+            raise ConfigError.at(
+                "clock.start", f"the replay starts {start}, but its data end {end}: nothing to replay"
+            )
         data = data.model_copy(update={"start": start, "end": end})
     return Resolved(
         run,
@@ -110,6 +114,49 @@ def resolve(config: LiveConfig, which_root: Path | None = None) -> Resolved:
         cash,
         data,
     )
+
+
+MARKET_CLOCK_REFUSAL = (
+    "clock.kind 'market' needs a data feed with today's bars; the bundled and cached providers end "
+    "in the past (the broker feeds come with the brokers)"
+)
+
+
+@dataclass
+class Timeline:
+    """The bars a session replays: which exist, and which are its first and last decisions."""
+
+    bars: pd.DataFrame
+    times: pd.DatetimeIndex
+    symbols: list[str]
+    first: int
+    end: int
+
+
+def timeline(r: Resolved, bars: pd.DataFrame | None = None) -> Timeline:
+    """The session's bars (loaded unless given) checked against the trained run. Only timestamps
+    are read from this full transform: every observation is recomputed from the bars up to its bar."""
+    if r.config.clock.kind != "replay":
+        raise ConfigError.at("clock.kind", MARKET_CLOCK_REFUSAL)
+    run = r.run
+    if bars is None:
+        bars = load_bars(r.data, warmup_bars=run.config.warmup_bars())
+    full = MarketData.from_frames(bars, run.pipeline.transform(bars))
+    check_universe(run, full)
+    window = ObservationBuilder(full, run.config.env).first
+    first = max(full.first_index_on_or_after(r.data.start), window)
+    end = full.n_bars - 1
+    if first >= end:
+        raise DataError(f"nothing to replay: no bars after {r.data.start}")
+    return Timeline(bars, full.timestamps, list(full.symbols), first, end)
+
+
+def preflight(config: LiveConfig) -> Resolved:
+    """What a session of ``config`` needs before it is recorded: the trained run, settings a broker
+    can fill, and bars to replay (a :class:`ConfigError` or :class:`DataError` otherwise)."""
+    r = resolve(config)
+    timeline(r)
+    return r
 
 
 class LiveSession:
@@ -134,23 +181,9 @@ class LiveSession:
         self.r = resolve(self.config)
         run = self.r.run
         self.folder = SessionFolder(session_dir(session_id))
-        if self.config.clock.kind != "replay":
-            raise ConfigError(
-                "clock.kind 'market' needs a data feed with today's bars; the bundled and cached "
-                "providers end in the past (the broker feeds come with the brokers)"
-            )
-        self.bars = bars if bars is not None else load_bars(self.r.data, warmup_bars=run.config.warmup_bars())
-        # the timeline: which bars exist and which is the first decision (only timestamps are read
-        # from this full transform; every observation is recomputed from the bars up to its bar)
-        full = MarketData.from_frames(self.bars, run.pipeline.transform(self.bars))
-        check_universe(run, full)
-        self.times = full.timestamps
-        self.symbols = full.symbols
-        window = ObservationBuilder(full, run.config.env).first
-        self.first = max(full.first_index_on_or_after(self.r.data.start), window)
-        self.end = full.n_bars - 1
-        if self.first >= self.end:
-            raise DataError(f"nothing to replay: no bars after {self.r.data.start}")
+        line = timeline(self.r, bars)
+        self.bars, self.times, self.symbols = line.bars, line.times, line.symbols
+        self.first, self.end = line.first, line.end
         self._stamps = self.bars.index.get_level_values("timestamp")
         limits = RiskLimits.from_config(self.r.risk, allow_short=run.config.env.short)
         self.limits = limits
@@ -580,12 +613,21 @@ class LiveSession:
                 self.bench.portfolio.equity,
             ]
         self.folder.append_equity(row)
+        self.folder.append_shadow(bar.time, row[1] if self.k == self.first else self.shadow.portfolio.equity)
 
     def view(self) -> dict[str, Any]:
         p = self.path.portfolio
         risk = self.path.risk
         base = risk.session_base
         limits = self.limits
+        prices = weights = None
+        gross = net = 0.0
+        if self._market is not None and self._market[0] == self.k:
+            close = self._market[1].close[-1]
+            prices = {s: float(c) for s, c in zip(p.symbols, close, strict=True)}
+            w = p.weights(close)
+            weights = {s: float(x) for s, x in zip(p.symbols, w, strict=True) if x != 0.0}
+            gross, net = float(np.abs(w).sum()), float(w.sum())
         return {
             "bar": self.times[self.k].isoformat() if self.k >= 0 else None,
             "bars_done": max(0, self.k - self.first + 1) if self.k >= 0 else 0,
@@ -599,6 +641,10 @@ class LiveSession:
             "shadow_equity": self.shadow.portfolio.equity,
             "benchmark_equity": self.bench.portfolio.equity,
             "positions": {s: float(q) for s, q in zip(p.symbols, p.qty, strict=True) if q != 0.0},
+            "prices": prices,  # the last close
+            "weights": weights,  # position values / equity at the last close
+            "gross": gross,
+            "net": net,
             "risk": {"status": risk.status, "cause": risk.cause, "reason": risk.reason},
             "limits": {
                 "max_drawdown": limits.max_drawdown,

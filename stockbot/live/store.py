@@ -12,6 +12,7 @@ service write requests.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from typing import Any
 
@@ -25,6 +26,7 @@ SESSIONS, ORDERS, FILLS = "live_sessions", "orders", "fills"
 ACTIONS = ("stop", "kill", "pause", "resume", "reconcile")
 ENDED = frozenset({"stopped", "finished", "failed"})
 EVENTS_KEPT = 200
+SESSION_ID = re.compile(r"live-\d{8}-\d{6}-[0-9a-f]{4}")
 
 
 def now() -> dt.datetime:
@@ -74,6 +76,10 @@ class LiveStore:
 
     def get(self, session_id: str) -> dict[str, Any] | None:
         return self.sessions.find_one({"_id": session_id})
+
+    def public(self, session_id: str) -> dict[str, Any] | None:
+        """The session without the loop's saved state (what people and pages read)."""
+        return self.sessions.find_one({"_id": session_id}, {"state": 0})
 
     def list(self, owner: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         query = {} if owner is None else {"owner": owner}
@@ -128,13 +134,15 @@ class LiveStore:
 
     def journal(self, session_id: str, order: dict[str, Any]) -> bool:
         """Record an intent before it is sent; False when it is already journaled (a redo)."""
+        at = now()
         doc = {
             "_id": order["client_order_id"],
             **order,
             "session_id": session_id,
             "status": "intent",
-            "created_at": now(),
-            "timeline": {"intent": now()},
+            "created_at": at,
+            "updated_at": at,
+            "timeline": {"intent": at},
         }
         try:
             self.orders.insert_one(doc)
@@ -143,9 +151,10 @@ class LiveStore:
         return True
 
     def update_order(self, client_order_id: str, status: str, **fields: Any) -> None:
+        at = now()
         self.orders.update_one(
             {"_id": client_order_id},
-            {"$set": {"status": status, f"timeline.{status}": now(), **fields}},
+            {"$set": {"status": status, f"timeline.{status}": at, "updated_at": at, **fields}},
         )
 
     def order(self, client_order_id: str) -> dict[str, Any] | None:
@@ -161,9 +170,27 @@ class LiveStore:
 
     def record_fill(self, session_id: str, fill: dict[str, Any]) -> None:
         key = f"{session_id}:{fill['fill_id']}"
-        self.fills.replace_one({"_id": key}, {"_id": key, "session_id": session_id, **fill}, upsert=True)
+        doc = {"_id": key, "session_id": session_id, **fill, "recorded_at": now()}
+        self.fills.replace_one({"_id": key}, doc, upsert=True)
 
     def session_fills(self, session_id: str) -> list[dict[str, Any]]:
         return list(
             self.fills.find({"session_id": session_id}).sort([("timestamp", ASCENDING), ("_id", ASCENDING)])
         )
+
+    # ------------------------------------------------------------------ what changed (streams)
+
+    def orders_changed(self, session_id: str, since: dt.datetime | None) -> list[dict[str, Any]]:
+        """The session's orders journaled or updated at or after ``since`` (all when None), oldest
+        change first; a caller keeps what it has seen to drop the repeats at ``since`` itself."""
+        query: dict[str, Any] = {"session_id": session_id}
+        if since is not None:
+            query["updated_at"] = {"$gte": since}
+        return list(self.orders.find(query).sort([("updated_at", ASCENDING), ("_id", ASCENDING)]))
+
+    def fills_recorded(self, session_id: str, since: dt.datetime | None) -> list[dict[str, Any]]:
+        """The session's fills recorded at or after ``since`` (all when None), as :meth:`orders_changed`."""
+        query: dict[str, Any] = {"session_id": session_id}
+        if since is not None:
+            query["recorded_at"] = {"$gte": since}
+        return list(self.fills.find(query).sort([("recorded_at", ASCENDING), ("_id", ASCENDING)]))

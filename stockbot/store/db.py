@@ -29,8 +29,12 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]] = {
     "orders": [
         ([("client_order_id", ASCENDING)], {"unique": True}),
         ([("session_id", ASCENDING), ("created_at", ASCENDING)], {}),
+        ([("session_id", ASCENDING), ("updated_at", ASCENDING)], {}),  # what changed, for streams
     ],
-    "fills": [([("session_id", ASCENDING), ("timestamp", ASCENDING)], {})],
+    "fills": [
+        ([("session_id", ASCENDING), ("timestamp", ASCENDING)], {}),
+        ([("session_id", ASCENDING), ("recorded_at", ASCENDING)], {}),
+    ],
     "tokens": [([("owner", ASCENDING), ("broker", ASCENDING)], {"unique": True})],
     "models": [([("owner", ASCENDING), ("created_at", DESCENDING)], {})],
 }

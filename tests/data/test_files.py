@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,12 @@ def test_bad_cells_name_the_row(tmp_path: Path, long_frame: pd.DataFrame) -> Non
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="file not found"):
         load_bars(DataConfig(provider="csv", path=tmp_path / "nope.csv", symbols=None))
+
+
+def test_a_day_past_the_calendar_is_a_data_error_not_a_vendor_one() -> None:
+    from stockbot.data.calendar import get_calendar, sessions_before
+
+    last = get_calendar("XNYS").last_session.date()
+    with pytest.raises(DataError, match="past the last session the XNYS calendar knows"):
+        sessions_before("XNYS", last + dt.timedelta(days=30), 10)
+    assert sessions_before("XNYS", last, 0) == last

@@ -15,8 +15,7 @@ from pymongo.database import Database
 from stockbot.store.db import DB_NAME, ensure_indexes
 from stockbot.store.server import ensure_store, stop_store
 from tests.conftest import environ
-
-GOLDEN_RUNS = Path(__file__).resolve().parents[1] / "golden" / "runs"
+from tests.live.helpers import GOLDEN_RUNS
 
 
 @pytest.fixture(scope="module")
