@@ -79,10 +79,11 @@ def equity_chart(
     curves: pd.DataFrame,
     title: str = "Equity against buy & hold",
     spans: Sequence[tuple[str, pd.Timestamp, pd.Timestamp]] = (),
+    series: Sequence[str] = (POLICY, BENCHMARK),
 ) -> Any:
-    """The policy's equity with buy-and-hold's, marked at each bar's close, in dollars; ``spans``
-    shade the train / validation / test periods the chart's dates fall in."""
-    columns = [c for c in (POLICY, BENCHMARK) if c in curves.columns]
+    """The policy's equity with buy-and-hold's (or the ``series`` columns), marked at each bar's
+    close, in dollars; ``spans`` shade the train / validation / test periods the dates fall in."""
+    columns = [c for c in series if c in curves.columns]
     frame = _naive(curves[columns])
     chart = frame.hvplot.line(
         ylabel="equity ($)", title=title, legend=LEGEND, yformatter=axis(MONEY_AXIS), **OPTIONS
@@ -95,9 +96,12 @@ def equity_chart(
     return _legend(chart)
 
 
-def drawdown_chart(curves: pd.DataFrame, title: str = "Drawdown") -> Any:
-    """Equity below its running peak (<= 0), policy and buy-and-hold, in percent."""
-    columns = [f"{c} drawdown" for c in (POLICY, BENCHMARK) if f"{c} drawdown" in curves.columns]
+def drawdown_chart(
+    curves: pd.DataFrame, title: str = "Drawdown", series: Sequence[str] = (POLICY, BENCHMARK)
+) -> Any:
+    """Equity below its running peak (<= 0), policy and buy-and-hold (or the ``series``' columns
+    ``"<series> drawdown"``), in percent."""
+    columns = [f"{c} drawdown" for c in series if f"{c} drawdown" in curves.columns]
     chart = _naive(curves[columns]).hvplot.area(
         ylabel="drawdown",
         title=title,
@@ -166,3 +170,15 @@ def compare_chart_v2(long: pd.DataFrame) -> Any:
         **OPTIONS,
     )
     return _legend(chart)
+
+
+def session_chart(curves: pd.DataFrame, series: Sequence[str], title: str) -> Any:
+    """A live session's equity with its shadow backtest and buy-and-hold, in dollars: the shadow
+    dashed over the session, so both show where they coincide (on paper they should)."""
+    layers = []
+    for i, name in enumerate(c for c in series if c in curves.columns):
+        curve = _naive(curves[[name]]).hvplot.line(
+            label=name, ylabel="equity ($)", yformatter=axis(MONEY_AXIS), **OPTIONS
+        )
+        layers.append(curve.opts(line_width=3 if i == 0 else 2, line_dash="solid" if i != 1 else "dashed"))
+    return hv.Overlay(layers).opts(title=title, **LEGEND_OPTS)

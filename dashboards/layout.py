@@ -25,11 +25,12 @@ from stockbot.errors import StockBotError
 
 log = logging.getLogger(__name__)
 
-# (label, path under the service prefix). Live and Broker pages join this list when they exist.
+# (label, path under the service prefix). The Broker page joins this list when it exists.
 NAV: tuple[tuple[str, str], ...] = (
     ("Dashboard", "dashboard"),
     ("New training", "training/new"),
     ("New backtest", "backtest/new"),
+    ("Live", "live"),
 )
 EXTENSIONS = ("tabulator",)
 

@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 from panel.viewable import Viewable
 
-from dashboards import backtest_form, run_detail, runs_list, training_form
+from dashboards import backtest_form, live, run_detail, runs_list, training_form
 
 PAGES: dict[str, Callable[[], Viewable]] = {
     "dashboard": runs_list.page,
     "training/new": training_form.page,
     "backtest/new": backtest_form.page,
     "runs/{run_id}": run_detail.page,
+    "live": live.page,
 }

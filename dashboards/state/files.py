@@ -49,13 +49,19 @@ def _json(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
 
 def read_csv(run_id: str, name: str) -> pd.DataFrame | None:
     """A CSV artifact with its time columns as UTC timestamps; None if absent or unreadable."""
-    sig = _signature(run_dir(run_id) / name)
+    return read_path_csv(run_dir(run_id) / name)
+
+
+def read_path_csv(path: Path) -> pd.DataFrame | None:
+    """A CSV file (a run's artifact, a live session's file) with its time columns as UTC
+    timestamps, cached under its (path, mtime, size); None if absent or unreadable."""
+    sig = _signature(path)
     if sig is None:
         return None
     try:
         return _csv(*sig).copy()
-    except (OSError, ValueError) as e:  # pandas' parser errors are ValueErrors
-        log.warning("cannot read %s of run %s: %s", name, run_id, e)
+    except (OSError, ValueError) as e:
+        log.warning("cannot read %s: %s", path, e)
         return None
 
 
