@@ -56,4 +56,3 @@ def stop_group(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-

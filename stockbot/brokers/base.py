@@ -100,7 +100,16 @@ class Broker(Protocol):
 
     def submit(self, order: Order) -> SubmitResult: ...
 
+    def submit_many(self, orders: list[Order]) -> list[SubmitResult]:
+        """Each order's outcome, in order (a broker without a batch endpoint submits them one by
+        one). Raises :class:`TemporaryError` only when none of them can be known to have arrived."""
+        ...
+
     def lookup(self, client_order_id: str) -> BrokerOrder | None: ...
+
+    def lookup_many(self, client_order_ids: list[str]) -> dict[str, BrokerOrder]:
+        """The orders the broker holds among ``client_order_ids`` (absent ones are not in the dict)."""
+        ...
 
     def cancel(self, client_order_id: str) -> bool: ...
 

@@ -24,6 +24,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from pymongo import ReplaceOne
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -114,13 +115,26 @@ class PaperBroker:
         return [_report(o, "accepted") for o in self._doc()["open"]]
 
     def lookup(self, client_order_id: str) -> BrokerOrder | None:
-        for o in self._doc()["open"]:
-            if o["client_order_id"] == client_order_id:
-                return _report(o, "accepted")
-        ended = self.db[ORDERS].find_one({"_id": client_order_id, "account": self.account_id})
-        if ended is None:
-            return None
-        return _report(ended["order"], ended["status"], ended.get("filled", 0.0), ended.get("message"))
+        return self.lookup_many([client_order_id]).get(client_order_id)
+
+    def lookup_many(self, client_order_ids: list[str]) -> dict[str, BrokerOrder]:
+        wanted = set(client_order_ids)
+        out = {
+            o["client_order_id"]: _report(o, "accepted")
+            for o in self._doc()["open"]
+            if o["client_order_id"] in wanted
+        }
+        for ended in self._ended(wanted - set(out)).values():
+            out[ended["_id"]] = _report(
+                ended["order"], ended["status"], ended.get("filled", 0.0), ended.get("message")
+            )
+        return out
+
+    def _ended(self, client_order_ids: set[str]) -> dict[str, dict[str, Any]]:
+        if not client_order_ids:
+            return {}
+        rows = self.db[ORDERS].find({"_id": {"$in": sorted(client_order_ids)}, "account": self.account_id})
+        return {r["_id"]: r for r in rows}
 
     def fills_since(self, cursor: int) -> list[BrokerFill]:
         rows = (
@@ -133,22 +147,45 @@ class PaperBroker:
     # ------------------------------------------------------------------ orders
 
     def submit(self, order: Order) -> SubmitResult:
-        cid = order.client_order_id
-        problem = self._refusal(order)
+        return self.submit_many([order])[0]
+
+    def submit_many(self, orders: list[Order]) -> list[SubmitResult]:
+        """All of ``orders`` into the account in one atomic write; an id the account already holds
+        (open or ended) answers for the order it has."""
+        ended = self._ended({o.client_order_id for o in orders})
         for _ in range(_CAS_TRIES):
             doc = self._doc()
-            if any(o["client_order_id"] == cid for o in doc["open"]):
-                return SubmitResult(Outcome.ACCEPTED, cid, cid, "already received", duplicate=True)
-            ended = self.db[ORDERS].find_one({"_id": cid, "account": self.account_id})
-            if ended is not None:
-                if ended["status"] == "rejected":
-                    return SubmitResult(Outcome.REJECTED, cid, None, ended["message"], duplicate=True)
-                return SubmitResult(Outcome.ACCEPTED, cid, cid, f"already {ended['status']}", duplicate=True)
-            if problem:
-                self._end(order_to_doc(order), "rejected", 0.0, problem)
-                return SubmitResult(Outcome.REJECTED, cid, None, problem)
-            if self._commit(doc, {"open": [*doc["open"], order_to_doc(order)]}):
-                return SubmitResult(Outcome.ACCEPTED, cid, cid)
+            held = {o["client_order_id"] for o in doc["open"]}
+            # the venue fills one order per symbol at a bar
+            busy = {o["symbol"]: o["client_order_id"] for o in doc["open"]}
+            results: list[SubmitResult] = []
+            opened: list[dict[str, Any]] = []
+            refused: list[tuple[dict[str, Any], str]] = []
+            for order in orders:
+                cid = order.client_order_id
+                if cid in held:
+                    results.append(
+                        SubmitResult(Outcome.ACCEPTED, cid, cid, "already received", duplicate=True)
+                    )
+                elif cid in ended:
+                    status, message = ended[cid]["status"], ended[cid]["message"]
+                    if status == "rejected":
+                        results.append(SubmitResult(Outcome.REJECTED, cid, None, message, duplicate=True))
+                    else:
+                        results.append(
+                            SubmitResult(Outcome.ACCEPTED, cid, cid, f"already {status}", duplicate=True)
+                        )
+                elif problem := self._refusal(order) or _busy(busy, order):
+                    refused.append((order_to_doc(order), problem))
+                    results.append(SubmitResult(Outcome.REJECTED, cid, None, problem))
+                else:
+                    held.add(cid)
+                    busy[order.symbol] = cid
+                    opened.append(order_to_doc(order))
+                    results.append(SubmitResult(Outcome.ACCEPTED, cid, cid))
+            self._end_many([(o, "rejected", 0.0, why) for o, why in refused])
+            if not opened or self._commit(doc, {"open": [*doc["open"], *opened]}):
+                return results
         raise BrokerError(f"paper account {self.account_id} is being changed by another writer")
 
     def _refusal(self, order: Order) -> str | None:
@@ -171,18 +208,27 @@ class PaperBroker:
         raise BrokerError(f"paper account {self.account_id} is being changed by another writer")
 
     def _end(self, order: dict[str, Any], status: str, filled: float, message: str | None) -> None:
-        self.db[ORDERS].replace_one(
-            {"_id": order["client_order_id"]},
-            {
-                "_id": order["client_order_id"],
-                "account": self.account_id,
-                "order": order,
-                "status": status,
-                "filled": filled,
-                "message": message,
-            },
-            upsert=True,
-        )
+        self._end_many([(order, status, filled, message)])
+
+    def _end_many(self, ended: list[tuple[dict[str, Any], str, float, str | None]]) -> None:
+        """Record orders that ended (each ``(order, status, filled, message)``) in one write."""
+        ops = [
+            ReplaceOne(
+                {"_id": order["client_order_id"]},
+                {
+                    "_id": order["client_order_id"],
+                    "account": self.account_id,
+                    "order": order,
+                    "status": status,
+                    "filled": filled,
+                    "message": message,
+                },
+                upsert=True,
+            )
+            for order, status, filled, message in ended
+        ]
+        if ops:
+            self.db[ORDERS].bulk_write(ops)
 
     # ------------------------------------------------------------------ the venue
 
@@ -198,39 +244,49 @@ class PaperBroker:
         fills = self.venue.fill(orders, portfolio, bar)
         cursor = int(doc["fill_cursor"])
         filled: dict[str, float] = {}
+        rows = []
         for f in fills:
             cursor += 1
-            self.db[FILLS].replace_one(
-                {"_id": f"{self.account_id}:{f.client_order_id}.1"},
-                {
-                    "_id": f"{self.account_id}:{f.client_order_id}.1",
-                    "account": self.account_id,
-                    "fill_id": f"{f.client_order_id}.1",
-                    "cursor": cursor,
-                    "client_order_id": f.client_order_id,
-                    "symbol": f.symbol,
-                    "side": f.side,
-                    "quantity": f.quantity,
-                    "price": f.price,
-                    "fee": f.fee,
-                    "slippage_cost": f.slippage_cost,
-                    "time": when,
-                    "raw_price": f.raw_price,
-                    "adj_factor": f.adj_factor,
-                },
-                upsert=True,
-            )
+            key = f"{self.account_id}:{f.client_order_id}.1"
+            row = {
+                "_id": key,
+                "account": self.account_id,
+                "fill_id": f"{f.client_order_id}.1",
+                "cursor": cursor,
+                "client_order_id": f.client_order_id,
+                "symbol": f.symbol,
+                "side": f.side,
+                "quantity": f.quantity,
+                "price": f.price,
+                "fee": f.fee,
+                "slippage_cost": f.slippage_cost,
+                "time": when,
+                "raw_price": f.raw_price,
+                "adj_factor": f.adj_factor,
+            }
+            rows.append(ReplaceOne({"_id": key}, row, upsert=True))
             portfolio.apply(f)
             filled[f.client_order_id] = f.quantity
+        if rows:
+            self.db[FILLS].bulk_write(rows)
+        ends = []
         for o in doc["open"]:
             q = filled.get(o["client_order_id"], 0.0)
             done = q >= float(o["quantity"])
-            self._end(o, "filled" if done else "expired", q, None if done else "not filled at its bar")
+            ends.append((o, "filled" if done else "expired", q, None if done else "not filled at its bar"))
+        self._end_many(ends)
         portfolio.mark(bar.close)
         if not self._commit(
             doc, {"portfolio": portfolio.snapshot(), "open": [], "last_bar": when, "fill_cursor": cursor}
         ):
             raise BrokerError(f"paper account {self.account_id} changed while filling bar {when}")
+
+
+def _busy(busy: dict[str, str], order: Order) -> str | None:
+    other = busy.get(order.symbol)
+    if other is None:
+        return None
+    return f"{order.symbol} already has an open order ({other}) for the next bar; cancel it first"
 
 
 def _report(

@@ -1,6 +1,7 @@
 """A live session's folder, ``$STOCKBOT_HOME/live/<session id>/``: ``config.yaml``, ``equity.csv``
 and ``trades.csv`` in exactly the backtest's columns (so every backtest tool and page reads them),
-``orders.csv`` (one row per order with its client id, timeline and outcome), ``shadow.csv`` (the
+``orders.csv`` (one row per order with its client id, timeline and outcome, appended when the order
+ends), ``shadow.csv`` (the
 equity of the shadow backtest over the same bars, ``timestamp, equity``) and ``events.log``.
 
 Rows are appended as the session runs. A restarted loop resumes from its last saved bar and first
@@ -22,6 +23,7 @@ from stockbot.paths import stockbot_home
 EQUITY_CSV_COLUMNS = [*EQUITY_COLUMNS, "benchmark_equity"]  # as write_backtest writes it
 SHADOW_COLUMNS = ["timestamp", "equity"]
 ORDER_COLUMNS = [
+    "bar",  # the session's bar when the order ended
     "client_order_id",
     "symbol",
     "side",
@@ -71,13 +73,15 @@ class SessionFolder:
     def append_trades(self, rows: list[list[Any]]) -> None:
         self._append(self.trades, rows, list(TRADE_COLUMNS))
 
-    def write_orders(self, docs: Iterable[dict[str, Any]]) -> None:
+    def append_orders(self, bar: pd.Timestamp, docs: Iterable[dict[str, Any]]) -> None:
+        """One row for each order that ended at ``bar``, with its timeline and outcome."""
         rows = []
         for d in docs:
             tl = d.get("timeline", {})
             ended = next((tl[k] for k in ("filled", "expired", "cancelled", "rejected") if k in tl), None)
             rows.append(
                 [
+                    bar,
                     d["client_order_id"],
                     d["symbol"],
                     d["side"],
@@ -97,9 +101,8 @@ class SessionFolder:
                     _iso(ended),
                 ]
             )
-        tmp = self.orders.with_suffix(".tmp")
-        pd.DataFrame(rows, columns=ORDER_COLUMNS).to_csv(tmp, index=False)
-        tmp.replace(self.orders)
+        if rows:
+            self._append(self.orders, rows, ORDER_COLUMNS)
 
     def log(self, bar: pd.Timestamp | None, message: str) -> dict[str, Any]:
         """Append an event; returns it as the store keeps it."""

@@ -42,7 +42,7 @@ import pandas as pd
 from stockbot.backtest.engine import trade_row
 from stockbot.backtest.runner import _resolved, check_universe
 from stockbot.backtest.trained import PolicySignal, TrainedRun, load_trained
-from stockbot.brokers.base import Broker, BrokerFill, Outcome
+from stockbot.brokers.base import Broker, BrokerFill, Outcome, SubmitResult, TemporaryError
 from stockbot.brokers.paper import PaperBroker
 from stockbot.config import LiveConfig, validate_config
 from stockbot.data import load_bars
@@ -53,7 +53,8 @@ from stockbot.errors import ConfigError, DataError
 from stockbot.execution import CostModel, Fill, Mark, Order, OrderPath, RiskLimits
 from stockbot.execution.records import fill_to_doc, order_to_doc
 from stockbot.live.folder import SessionFolder, session_dir
-from stockbot.live.store import LiveStore
+from stockbot.live.journal import Journal
+from stockbot.live.store import LiveStore, now
 from stockbot.paths import stockbot_home
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,7 @@ class LiveSession:
         self.r = resolve(self.config)
         run = self.r.run
         self.folder = SessionFolder(session_dir(session_id))
+        self.journal = Journal(store, session_id)
         line = timeline(self.r, bars)
         self.bars, self.times, self.symbols = line.bars, line.times, line.symbols
         self.first, self.end = line.first, line.end
@@ -257,6 +259,7 @@ class LiveSession:
         self._events.append(self.folder.log(bar, message))
 
     def commit(self) -> None:
+        self.journal.flush()  # the orders the state refers to are in the store before it
         self.store.save(self.id, self.snapshot(), self.view(), done=self._done, events=self._events)
         self._events, self._done = [], []
 
@@ -301,9 +304,9 @@ class LiveSession:
         deadline = time.monotonic() + 1.0 / speed
         while (left := deadline - time.monotonic()) > 0:
             self.sleep(min(left, REQUEST_POLL_SECONDS))
-            doc = self.store.get(self.id)
-            if doc and doc["requests"]:
-                self._between_bars(doc["requests"])
+            requests = self.store.requests(self.id)
+            if requests:
+                self._between_bars(requests)
                 if self.status != "running":
                     return
 
@@ -341,23 +344,22 @@ class LiveSession:
                 self.event(change, bar.time)
             self.folder.append_trades([trade_row(f) for f in fills])
         self.k = k
-        doc = self.store.get(self.id)
-        self._control(doc["requests"] if doc else [], market, j, between=False)
+        self._control(self.store.requests(self.id), market, j, between=False)
         if self.status == "running" and k < self.end:
             if self.stopping:
                 self._exit(market, j, flatten=True)
             else:
                 self._decide(market, j)
         self._write_equity(bar)
-        self.folder.write_orders(self.store.session_orders(self.id))
+        self.folder.append_orders(bar.time, self.journal.take_ended())
 
     # ------------------------------------------------------------------ fills and orders
 
     def _take_fills(self, simulated: dict[str, Fill]) -> list[Fill]:
-        fills = []
+        fills, docs = [], []
         for bf in self.broker.fills_since(self.fill_cursor):
-            order = self.store.order(bf.client_order_id)
-            if order is None or order["session_id"] != self.id:
+            order = self.journal.get(bf.client_order_id)
+            if order is None:
                 self.event(f"fill {bf.fill_id} is for an order this session did not send; left alone")
                 self.fill_cursor = bf.cursor
                 continue
@@ -375,30 +377,35 @@ class LiveSession:
                 "simulated_price": None if sim is None else sim.price,
                 "slippage_bps": bps,
             }
-            self.store.record_fill(self.id, doc)
+            docs.append(doc)
             self.fill_cursor = bf.cursor
             fills.append(fill)
+        self.store.record_fills(self.id, docs)
         return fills
 
     def _end_orders(self, when: pd.Timestamp) -> None:
         """Orders due at or before ``when`` have had their bar: record how they ended."""
-        for doc in self.store.session_orders(self.id, ("intent", "submitted", "accepted", "unknown")):
-            if pd.Timestamp(doc["fill_time"]) > when:
-                continue
+        due = self.journal.open_due(when)
+        sent = [d["_id"] for d in due if d["status"] != "intent"]
+        found = self.broker.lookup_many(sent) if sent else {}
+        for doc in due:
+            cid = doc["_id"]
             if doc["status"] == "intent":
-                self.store.update_order(doc["_id"], "expired", message="never sent: its fill bar passed")
+                self.journal.set(cid, "expired", message="never sent: its fill bar passed")
                 continue
-            found = self.broker.lookup(doc["_id"])
-            if found is None:
-                self.store.update_order(doc["_id"], "expired", message="the broker does not know it")
-                continue
-            if found.status == "accepted":  # still open past its bar: a DAY order ends unfilled
-                self.broker.cancel(doc["_id"])
-                self.store.update_order(doc["_id"], "expired", filled_quantity=found.filled_quantity)
-                continue
-            self.store.update_order(
-                doc["_id"], found.status, filled_quantity=found.filled_quantity, message=found.message
-            )
+            at_broker = found.get(cid)
+            if at_broker is None:
+                self.journal.set(cid, "expired", message="the broker does not know it")
+            elif at_broker.status == "accepted":  # still open past its bar: a DAY order ends unfilled
+                self.broker.cancel(cid)
+                self.journal.set(cid, "expired", filled_quantity=at_broker.filled_quantity)
+            else:
+                self.journal.set(
+                    cid,
+                    at_broker.status,
+                    filled_quantity=at_broker.filled_quantity,
+                    message=at_broker.message,
+                )
         self.path.pending = [o for o in self.path.pending if o.fill_time is None or o.fill_time > when]
 
     def _reconcile(self, when: pd.Timestamp) -> None:
@@ -477,43 +484,54 @@ class LiveSession:
         }
 
     def _send(self, orders: list[Order]) -> None:
-        """Journal every new order (TWAP children too), then send those due at the next bar."""
-        for o in orders:
-            self.store.journal(self.id, order_to_doc(o))
+        """Journal every new order (TWAP children too), then send those due at the next bar.
+
+        The intents reach the store before anything is sent. An order in doubt (journaled or sent
+        by a process that died, or sent with an unknown outcome) is looked up first and sent only
+        if the broker does not have it: every broker takes a client order id it already holds as
+        that order, never as a second one."""
+        self.journal.record(order_to_doc(o) for o in orders)
         nxt = self.times[self.k + 1]
-        for o in self.path.pending:
-            if o.fill_time != nxt:
-                continue
-            doc = self.store.order(o.client_order_id)
-            if doc is None or doc["status"] not in ("intent", "unknown"):
-                continue  # sent already (a redone bar): the broker has it
-            if doc["status"] == "intent":
-                self.store.update_order(o.client_order_id, "submitted")
-                res = self.broker.submit(o)
-                outcome = res.outcome
+        due = [
+            o
+            for o in self.path.pending
+            if o.fill_time == nxt
+            and self.journal.status(o.client_order_id) in ("intent", "submitted", "unknown")
+        ]
+        doubtful = [o.client_order_id for o in due if self.journal.in_doubt(o.client_order_id)]
+        held = self.broker.lookup_many(doubtful) if doubtful else {}
+        for cid in held:
+            self.journal.set(cid, "accepted")
+        to_send = [o for o in due if o.client_order_id not in held]
+        sent_at = now()
+        results = self._submit(to_send)
+        unknown = [r.client_order_id for r in results if r.outcome == Outcome.UNKNOWN]
+        resolved = self.broker.lookup_many(unknown) if unknown else {}
+        steps = {"submitted": sent_at}
+        for r in results:
+            if r.outcome == Outcome.ACCEPTED or r.client_order_id in resolved:
+                self.journal.set(r.client_order_id, "accepted", steps=steps)
+            elif r.outcome == Outcome.REJECTED:
+                self.journal.set(r.client_order_id, "rejected", steps=steps, message=r.message)
+                self.event(f"order {r.client_order_id} rejected: {r.message}", self.times[self.k])
             else:
-                outcome = Outcome.UNKNOWN
-            if outcome == Outcome.UNKNOWN:  # resolved by a lookup, never by sending again
-                found = self.broker.lookup(o.client_order_id)
-                outcome = Outcome.ACCEPTED if found is not None else Outcome.UNKNOWN
-            if outcome == Outcome.ACCEPTED:
-                self.store.update_order(o.client_order_id, "accepted")
-            elif outcome == Outcome.REJECTED:
-                self.store.update_order(o.client_order_id, "rejected", message=res.message)
-                self.event(f"order {o.client_order_id} rejected: {res.message}", self.times[self.k])
-            else:
-                self.store.update_order(o.client_order_id, "unknown")
+                self.journal.set(r.client_order_id, "unknown", steps=steps)
+
+    def _submit(self, orders: list[Order]) -> list[SubmitResult]:
+        if not orders:
+            return []
+        try:
+            return self.broker.submit_many(orders)
+        except TemporaryError as e:  # the broker may or may not have them: lookups will tell
+            self.event(f"submit of {len(orders)} orders in doubt: {e}", self.times[self.k])
+            return [SubmitResult(Outcome.UNKNOWN, o.client_order_id, message=str(e)) for o in orders]
 
     def _cancel(self, order: Order) -> None:
-        doc = self.store.order(order.client_order_id)
-        if doc is None:
-            return
-        if doc["status"] in ("submitted", "accepted", "unknown"):
+        status = self.journal.status(order.client_order_id)
+        if status == "accepted" or self.journal.in_doubt(order.client_order_id):
             self.broker.cancel(order.client_order_id)
-        if doc["status"] in ("intent", "submitted", "accepted", "unknown"):
-            self.store.update_order(
-                order.client_order_id, "cancelled", message="replaced by a later decision"
-            )
+        if status in ("intent", "submitted", "accepted", "unknown"):
+            self.journal.set(order.client_order_id, "cancelled", message="replaced by a later decision")
 
     # ------------------------------------------------------------------ control
 
@@ -561,7 +579,7 @@ class LiveSession:
     def _between_bars(self, requests: list[dict[str, Any]]) -> None:
         market = self.market_at(self.k)
         self._control(requests, market, market.n_bars - 1, between=True)
-        self.folder.write_orders(self.store.session_orders(self.id))
+        self.folder.append_orders(self.times[self.k], self.journal.take_ended())
         self.commit()
 
     def _cancel_all(self) -> None:

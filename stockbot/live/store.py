@@ -16,9 +16,9 @@ import re
 import secrets
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from stockbot.errors import ConfigError
 
@@ -86,6 +86,11 @@ class LiveStore:
         cursor = self.sessions.find(query, {"state": 0}).sort("created_at", DESCENDING).limit(limit)
         return list(cursor)
 
+    def requests(self, session_id: str) -> list[dict[str, Any]]:
+        """The control requests waiting for the loop (read alone: the saved state is large)."""
+        doc = self.sessions.find_one({"_id": session_id}, {"requests": 1})
+        return list(doc.get("requests") or []) if doc else []
+
     def request(self, session_id: str, action: str, **params: Any) -> dict[str, Any] | None:
         """Queue a control request for the loop; None when the session does not exist."""
         if action not in ACTIONS:
@@ -132,23 +137,20 @@ class LiveStore:
 
     # ------------------------------------------------------------------ the journal
 
-    def journal(self, session_id: str, order: dict[str, Any]) -> bool:
-        """Record an intent before it is sent; False when it is already journaled (a redo)."""
-        at = now()
-        doc = {
-            "_id": order["client_order_id"],
-            **order,
-            "session_id": session_id,
-            "status": "intent",
-            "created_at": at,
-            "updated_at": at,
-            "timeline": {"intent": at},
-        }
+    def journal_many(self, docs: list[dict[str, Any]]) -> None:
+        """Record journaled intents (whole documents) in one write; ids already there are kept."""
+        if not docs:
+            return
         try:
-            self.orders.insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        return True
+            self.orders.insert_many(docs, ordered=False)
+        except BulkWriteError as e:
+            if any(err.get("code") != 11000 for err in e.details.get("writeErrors", [])):
+                raise
+
+    def update_orders(self, changes: dict[str, dict[str, Any]]) -> None:
+        """Set fields of several orders (client id -> fields) in one write."""
+        if changes:
+            self.orders.bulk_write([UpdateOne({"_id": k}, {"$set": v}) for k, v in changes.items()])
 
     def update_order(self, client_order_id: str, status: str, **fields: Any) -> None:
         at = now()
@@ -168,10 +170,15 @@ class LiveStore:
             query["status"] = {"$in": list(statuses)}
         return list(self.orders.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)]))
 
-    def record_fill(self, session_id: str, fill: dict[str, Any]) -> None:
-        key = f"{session_id}:{fill['fill_id']}"
-        doc = {"_id": key, "session_id": session_id, **fill, "recorded_at": now()}
-        self.fills.replace_one({"_id": key}, doc, upsert=True)
+    def record_fills(self, session_id: str, fills: list[dict[str, Any]]) -> None:
+        """Record the session's fills in one write (a fill recorded again is replaced, not doubled)."""
+        ops = []
+        for fill in fills:
+            key = f"{session_id}:{fill['fill_id']}"
+            doc = {"_id": key, "session_id": session_id, **fill, "recorded_at": now()}
+            ops.append(ReplaceOne({"_id": key}, doc, upsert=True))
+        if ops:
+            self.fills.bulk_write(ops)
 
     def session_fills(self, session_id: str) -> list[dict[str, Any]]:
         return list(

@@ -67,3 +67,28 @@ def test_bad_orders_are_rejected_with_the_reason(broker: PaperBroker) -> None:
 def test_fill_at_the_close_is_refused(live_db: Database) -> None:
     with pytest.raises(ConfigError, match="next bar's open"):
         PaperBroker(live_db, "acct-close", ["A"], costs=CostConfig(fill="close"), initial_cash=1)
+
+
+def test_a_batch_submit_answers_each_order_and_a_batch_lookup_finds_them(broker: PaperBroker) -> None:
+    broker.submit(order("b0", "A", "buy", 2))
+    batch = [order("b0", "A", "buy", 2), order("b1", "B", "buy", 3), order("b2", "ZZZ", "buy", 1)]
+    results = broker.submit_many([*batch, order("b3", "A", "sell", 1)])
+    assert [(r.client_order_id, r.outcome, r.duplicate) for r in results] == [
+        ("b0", Outcome.ACCEPTED, True),
+        ("b1", Outcome.ACCEPTED, False),
+        ("b2", Outcome.REJECTED, False),
+        ("b3", Outcome.REJECTED, False),
+    ]
+    assert "already has an open order (b0)" in (results[3].message or "")
+    assert sorted(o.client_order_id for o in broker.open_orders()) == ["b0", "b1"]
+    assert broker.submit_many([order("b1", "B", "buy", 3)])[0].duplicate  # again: no new order
+    assert len(broker.open_orders()) == 2
+    broker.on_bar(bar(1, [100.0, 50.0]))
+    found = broker.lookup_many(["b0", "b1", "b2", "b3", "never-sent"])
+    assert {k: v.status for k, v in found.items()} == {
+        "b0": "filled",
+        "b1": "filled",
+        "b2": "rejected",
+        "b3": "rejected",
+    }
+    assert broker.positions() == {"A": 2.0, "B": 3.0}

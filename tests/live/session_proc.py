@@ -2,9 +2,10 @@
 
 FAULT plants a defect or a crash (the loop is the real one; only the named call is wrapped):
 - ``late``: the paper broker's fills reach the session one bar late (a planted parity bug);
-- ``crash-journal`` / ``crash-submit`` / ``crash-fill``: SIGKILL itself right after the first
-  order is journaled, after the first submit returns, after the first fill is applied. The marker
-  file ``$STOCKBOT_HOME/crashed-<fault>`` makes the restarted process run through.
+- ``crash-journal`` / ``crash-submit`` / ``crash-fill``: SIGKILL itself once the first orders are
+  journaled (and marked submitted) but before they are sent, right after the first submit
+  returns, after the first fill is applied. The marker file ``$STOCKBOT_HOME/crashed-<fault>``
+  makes the restarted process run through.
 """
 
 from __future__ import annotations
@@ -38,24 +39,24 @@ def plant(fault: str) -> None:
 
         PaperBroker.on_bar = late  # type: ignore[method-assign]
     elif fault == "crash-journal":
-        journal = LiveStore.journal
+        submit_many = PaperBroker.submit_many
 
-        def journal_then_die(self, session_id, order):  # type: ignore[no-untyped-def]
-            out = journal(self, session_id, order)
-            if out:
+        def die_before_sending(self, orders):  # type: ignore[no-untyped-def]
+            if orders:
+                _die_once(fault)
+            return submit_many(self, orders)
+
+        PaperBroker.submit_many = die_before_sending  # type: ignore[method-assign]
+    elif fault == "crash-submit":
+        sent = PaperBroker.submit_many
+
+        def submit_then_die(self, orders):  # type: ignore[no-untyped-def]
+            out = sent(self, orders)
+            if orders:
                 _die_once(fault)
             return out
 
-        LiveStore.journal = journal_then_die  # type: ignore[method-assign]
-    elif fault == "crash-submit":
-        submit = PaperBroker.submit
-
-        def submit_then_die(self, order):  # type: ignore[no-untyped-def]
-            out = submit(self, order)
-            _die_once(fault)
-            return out
-
-        PaperBroker.submit = submit_then_die  # type: ignore[method-assign]
+        PaperBroker.submit_many = submit_then_die  # type: ignore[method-assign]
     elif fault == "crash-fill":
         take = LiveSession._take_fills
 
