@@ -180,7 +180,8 @@ class LiveState(param.Parameterized):
             pace = "as fast as possible" if not speed else f"{speed:g} bar/s"
             market = f"replay of {fmt.count(total)} bars, {pace}; bar {fmt.count(done)}"
         else:
-            market = "exchange clock"
+            calendar = clock.get("calendar", "XNYS")
+            market = f"{calendar} clock; next bar due {fmt.timestamp(view.get('next_bar_due'))}"
         risk = view.get("risk") or {}
         risk_text = risk.get("status", fmt.MISSING)
         if risk.get("reason"):

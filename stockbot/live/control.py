@@ -70,14 +70,16 @@ def start_session(
     *,
     store: LiveStore | None = None,
     spawn: bool = True,
+    now: Any = None,
 ) -> dict[str, Any]:
     """Validate ``raw``, check the trained run and its data, record the session and start its
     supervised loop. Bad input raises :class:`ConfigError` (or :class:`DataError` for bars that
-    cannot be replayed) before anything is recorded."""
+    cannot be replayed) before anything is recorded. ``now`` (a UTC timestamp) is when a market
+    session starts (its first decision follows from it; the default is the present)."""
     from stockbot.live.session import preflight
 
     config = raw if isinstance(raw, LiveConfig) else validate_config(LiveConfig, raw)
-    preflight(config)  # the run can trade on a broker, and its bars can be replayed
+    config = preflight(config, now)  # the run can trade on a broker, and it has bars
     store = store or LiveStore()
     ref = config.policy.run_id or (config.policy.path.name if config.policy.path else "run")
     name = config.name or f"paper {ref}"

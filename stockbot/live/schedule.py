@@ -38,6 +38,11 @@ class DailySchedule:
     def _cal(self, day: dt.date):  # type: ignore[no-untyped-def]
         return get_calendar(self.name, day - dt.timedelta(days=30))
 
+    def local_date(self, now: pd.Timestamp) -> dt.date:
+        """The exchange's calendar date at ``now``."""
+        now = _utc(now)
+        return now.tz_convert(self._cal(now.date()).tz).date()
+
     def is_session(self, day: dt.date) -> bool:
         return bool(self._cal(day).is_session(pd.Timestamp(day)))
 

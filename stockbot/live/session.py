@@ -54,6 +54,7 @@ from stockbot.execution import CostModel, Fill, Mark, Order, OrderPath, RiskLimi
 from stockbot.execution.records import fill_to_doc, order_to_doc
 from stockbot.live.folder import SessionFolder, session_dir
 from stockbot.live.journal import Journal
+from stockbot.live.market_clock import MarketClock, check_feed, first_decision
 from stockbot.live.store import LiveStore, now
 from stockbot.paths import stockbot_home
 
@@ -106,6 +107,8 @@ def resolve(config: LiveConfig, which_root: Path | None = None) -> Resolved:
                 "clock.start", f"the replay starts {start}, but its data end {end}: nothing to replay"
             )
         data = data.model_copy(update={"start": start, "end": end})
+    else:
+        check_feed(data)
     return Resolved(
         run,
         config,
@@ -117,47 +120,55 @@ def resolve(config: LiveConfig, which_root: Path | None = None) -> Resolved:
     )
 
 
-MARKET_CLOCK_REFUSAL = (
-    "clock.kind 'market' needs a data feed with today's bars; the bundled and cached providers end "
-    "in the past (the broker feeds come with the brokers)"
-)
-
-
 @dataclass
 class Timeline:
-    """The bars a session replays: which exist, and which are its first and last decisions."""
+    """The bars a session trades: which exist, and which are its first and last decisions (a
+    market session has no last one)."""
 
     bars: pd.DataFrame
     times: pd.DatetimeIndex
     symbols: list[str]
     first: int
-    end: int
+    end: int | None
 
 
-def timeline(r: Resolved, bars: pd.DataFrame | None = None) -> Timeline:
-    """The session's bars (loaded unless given) checked against the trained run. Only timestamps
-    are read from this full transform: every observation is recomputed from the bars up to its bar."""
-    if r.config.clock.kind != "replay":
-        raise ConfigError.at("clock.kind", MARKET_CLOCK_REFUSAL)
+def timeline(r: Resolved, bars: pd.DataFrame | None = None, *, now: pd.Timestamp | None = None) -> Timeline:
+    """The session's bars (loaded unless given: a replay's period, or the feed's bars so far)
+    checked against the trained run. Only timestamps are read from this full transform: every
+    observation is recomputed from the bars up to its bar."""
     run = r.run
+    market_clock = r.config.clock.kind == "market"
     if bars is None:
-        bars = load_bars(r.data, warmup_bars=run.config.warmup_bars())
+        if market_clock:
+            clock = MarketClock(r.config.clock, r.data, run.config.warmup_bars())
+            bars = clock.bars(now if now is not None else pd.Timestamp.now(tz="UTC"))
+        else:
+            bars = load_bars(r.data, warmup_bars=run.config.warmup_bars())
     full = MarketData.from_frames(bars, run.pipeline.transform(bars))
     check_universe(run, full)
     window = ObservationBuilder(full, run.config.env).first
     first = max(full.first_index_on_or_after(r.data.start), window)
+    if market_clock:
+        return Timeline(bars, full.timestamps, list(full.symbols), first, None)
     end = full.n_bars - 1
     if first >= end:
         raise DataError(f"nothing to replay: no bars after {r.data.start}")
     return Timeline(bars, full.timestamps, list(full.symbols), first, end)
 
 
-def preflight(config: LiveConfig) -> Resolved:
+def preflight(config: LiveConfig, now: pd.Timestamp | None = None) -> LiveConfig:
     """What a session of ``config`` needs before it is recorded: the trained run, settings a broker
-    can fill, and bars to replay (a :class:`ConfigError` or :class:`DataError` otherwise)."""
-    r = resolve(config)
-    timeline(r)
-    return r
+    can fill, and bars (a :class:`ConfigError` or :class:`DataError` otherwise). Returns the config
+    to record: a market session's first decision day fixed in ``data.start``."""
+    if config.clock.kind == "market":
+        now = now if now is not None else pd.Timestamp.now(tz="UTC")
+        r = resolve(config)
+        data = r.data.model_copy(update={"start": first_decision(config, now), "end": None, "cache": False})
+        config = config.model_copy(update={"data": data})
+        timeline(resolve(config), now=now)
+        return config
+    timeline(resolve(config))
+    return config
 
 
 class LiveSession:
@@ -183,9 +194,13 @@ class LiveSession:
         run = self.r.run
         self.folder = SessionFolder(session_dir(session_id))
         self.journal = Journal(store, session_id)
-        line = timeline(self.r, bars)
+        self.clock: MarketClock | None = None
+        if self.config.clock.kind == "market":
+            self.clock = MarketClock(self.config.clock, self.r.data, run.config.warmup_bars())
+        line = timeline(self.r, bars, now=self.now())
         self.bars, self.times, self.symbols = line.bars, line.times, line.symbols
         self.first, self.end = line.first, line.end
+        self._stale: dt.date | None = None  # the session last reported stale
         self._stamps = self.bars.index.get_level_values("timestamp")
         limits = RiskLimits.from_config(self.r.risk, allow_short=run.config.env.short)
         self.limits = limits
@@ -276,18 +291,28 @@ class LiveSession:
             )
         else:
             self.folder.cut_after(None)
-            self.event(f"session started: paper broker, replay from {self.times[self.first].date()}")
+            if self.clock is None:
+                self.event(f"session started: paper broker, replay from {self.times[self.first].date()}")
+            else:
+                name, first = self.clock.schedule.name, self.clock.first_day
+                self.event(f"session started: paper broker on the {name} clock, first decision {first}")
         self.store.set_status(self.id, "running", None, pid=os.getpid(), started_at=dt.datetime.now(dt.UTC))
         beat = _Heartbeat(self.store, self.id)
         beat.start()
         try:
             while self.status == "running":
                 k = self.first if self.k < 0 else self.k + 1
-                if k > self.end:
+                if self.clock is not None:
+                    if not self._await_bar(k):
+                        continue
+                elif self.end is not None and k > self.end:
                     self.status = "finished"
                     self.event("replay finished: no more bars", self.times[self.k])
                     break
-                self._pace()
+                else:
+                    self._pace()
+                if self.status != "running":
+                    break
                 self.tick(k)
                 self.commit()
         finally:
@@ -304,11 +329,80 @@ class LiveSession:
         deadline = time.monotonic() + 1.0 / speed
         while (left := deadline - time.monotonic()) > 0:
             self.sleep(min(left, REQUEST_POLL_SECONDS))
-            requests = self.store.requests(self.id)
-            if requests:
-                self._between_bars(requests)
-                if self.status != "running":
-                    return
+            if not self._answer_requests():
+                return
+
+    def _answer_requests(self) -> bool:
+        """Honour waiting requests between bars; False once the session no longer runs."""
+        requests = self.store.requests(self.id)
+        if requests:
+            self._between_bars(requests)
+        return self.status == "running"
+
+    def _await_bar(self, k: int) -> bool:
+        """Market clock: True once bar ``k`` is here. Until its session has closed (plus the data
+        lag) it waits; then it asks the feed, every ``poll_seconds``, and reports a bar that is
+        late past ``stale_after_minutes`` as stale. Requests are answered meanwhile."""
+        assert self.clock is not None
+        if k < len(self.times):
+            return True
+        day = self.clock.session_of(self.times, k, self.first)
+        now = self.now()
+        due = self.clock.due(day)
+        if now >= due:
+            self._load_feed(now)
+            if k < len(self.times):
+                return True
+            if now >= self.clock.stale_at(day) and self._stale != day:
+                self._stale = day
+                late = (now - due).total_seconds() / 60
+                self.event(
+                    f"stale data: no bar for {day} yet, {late:.0f} minutes after it was due; still "
+                    "waiting (its decision is skipped if it comes after the next open)"
+                )
+            wait = self.config.clock.poll_seconds
+        else:
+            wait = (due - now).total_seconds()
+        self.sleep(max(0.0, min(wait, REQUEST_POLL_SECONDS * 5)))
+        self._answer_requests()
+        return False
+
+    def _load_feed(self, now: pd.Timestamp) -> None:
+        """The feed's bars so far; the history the session has seen must not have changed."""
+        assert self.clock is not None
+        bars = self.clock.bars(now)
+        times = MarketData.from_frames(bars, self.r.run.pipeline.transform(bars)).timestamps
+        seen = self.times[: max(self.k + 1, 0)]
+        if not times[: len(seen)].equals(seen):
+            raise DataError(
+                f"session {self.id}: the feed's bars up to {seen[-1] if len(seen) else '-'} are not the ones "
+                "the session traded on; the data changed under a running session"
+            )
+        if len(times) > len(self.times):
+            self.bars, self.times = bars, times
+            self._stamps = bars.index.get_level_values("timestamp")
+            self._market = None
+
+    def _fill_times(self, k: int, n: int) -> list[pd.Timestamp]:
+        """The bars the orders decided at bar ``k`` fill at: the next ``n`` bars (a replay's, or
+        the exchange's sessions to come)."""
+        if self.clock is not None:
+            return self.clock.fill_times(self.times[k], n)
+        end = self.end if self.end is not None else len(self.times) - 1
+        return list(self.times[k + 1 : min(k + 1 + n, end + 1)])
+
+    def _late_decision(self, when: pd.Timestamp) -> str | None:
+        """Why the decision of the bar at ``when`` is skipped: it could not go out before the next
+        open (a market session that is behind); None when it can."""
+        assert self.clock is not None
+        day = pd.Timestamp(when).date()
+        d = self.clock.decision(day, self.now())
+        if not d.late:
+            return None
+        return f"decision for {day} missed its open ({d.fills_at:%Y-%m-%d %H:%M} UTC): skipped, nothing sent"
+
+    def _has_next(self, k: int) -> bool:
+        return self.end is None or k < self.end
 
     def market_at(self, k: int) -> MarketData:
         """Features and prices known at bar ``k``'s close: the pipeline over the bars from the
@@ -345,8 +439,11 @@ class LiveSession:
             self.folder.append_trades([trade_row(f) for f in fills])
         self.k = k
         self._control(self.store.requests(self.id), market, j, between=False)
-        if self.status == "running" and k < self.end:
-            if self.stopping:
+        late = self._late_decision(bar.time) if self.clock is not None else None
+        if self.status == "running" and self._has_next(k):
+            if late:
+                self.event(late, bar.time)
+            elif self.stopping:
                 self._exit(market, j, flatten=True)
             else:
                 self._decide(market, j)
@@ -431,7 +528,7 @@ class LiveSession:
     def _decide(self, market: MarketData, j: int) -> None:
         bar = market.bar(j)
         k = self.k
-        fill_times = list(self.times[k + 1 : min(k + 1 + self.path.slices, self.end + 1)])
+        fill_times = self._fill_times(k, self.path.slices)
         obs = ObservationBuilder(market, self.r.run.config.env).observe(j, self.path.portfolio)
         signal = self.signal(obs)
         target = signal.target.copy()
@@ -491,7 +588,7 @@ class LiveSession:
         if the broker does not have it: every broker takes a client order id it already holds as
         that order, never as a second one."""
         self.journal.record(order_to_doc(o) for o in orders)
-        nxt = self.times[self.k + 1]
+        nxt = self._fill_times(self.k, 1)[0]
         due = [
             o
             for o in self.path.pending
@@ -559,11 +656,11 @@ class LiveSession:
                 self._cancel_all()
                 if not already:
                     self.event("kill switch: open orders cancelled, flattening at the next open", bar.time)
-                if between and self.k < self.end:
+                if between and self._has_next(self.k):
                     self._exit(market, j, flatten=False)
             elif action == "stop":
                 self._cancel_all()
-                if req.get("flatten") and self.k < self.end:
+                if req.get("flatten") and self._has_next(self.k):
                     if between:
                         self._exit(market, j, flatten=True)
                     self.stopping = True
@@ -577,6 +674,22 @@ class LiveSession:
             self.event("stopped: flat", bar.time)
 
     def _between_bars(self, requests: list[dict[str, Any]]) -> None:
+        if self.k < 0:  # a market session before its first bar: nothing held, nothing to send
+            for req in requests:
+                self._done.append(req["id"])
+                if req["action"] in ("stop", "kill"):
+                    self.status = "stopped"
+                    self.event(f"{req['action']} before the first bar: stopped, nothing was traded")
+                elif req["action"] == "pause":
+                    for p in (self.path, self.shadow):
+                        p.risk.pause()
+                    self.event("entries paused by a person")
+                elif req["action"] == "resume":
+                    for p in (self.path, self.shadow):
+                        p.resume()
+                    self.event("resumed by a person")
+            self.commit()
+            return
         market = self.market_at(self.k)
         self._control(requests, market, market.n_bars - 1, between=True)
         self.folder.append_orders(self.times[self.k], self.journal.take_ended())
@@ -591,7 +704,7 @@ class LiveSession:
 
     def _exit(self, market: MarketData, j: int, *, flatten: bool) -> None:
         bar = market.bar(j)
-        fill_times = list(self.times[self.k + 1 : self.k + 2])
+        fill_times = self._fill_times(self.k, 1)
         zeros = np.zeros(len(self.symbols))
         orders = self.path.decide(zeros, bar, fill_times, flatten=flatten)
         self.path.cancelled = []
@@ -646,10 +759,17 @@ class LiveSession:
             w = p.weights(close)
             weights = {s: float(x) for s, x in zip(p.symbols, w, strict=True) if x != 0.0}
             gross, net = float(np.abs(w).sum()), float(w.sum())
+        next_due = None
+        if self.clock is not None:
+            following = self.clock.session_of(
+                self.times, self.first if self.k < 0 else self.k + 1, self.first
+            )
+            next_due = self.clock.due(following).isoformat()
         return {
             "bar": self.times[self.k].isoformat() if self.k >= 0 else None,
+            "next_bar_due": next_due,  # market clock: when the next bar is taken
             "bars_done": max(0, self.k - self.first + 1) if self.k >= 0 else 0,
-            "bars_total": self.end - self.first + 1,
+            "bars_total": None if self.end is None else self.end - self.first + 1,
             "equity": p.equity,
             "cash": p.cash,
             "peak": p.peak,

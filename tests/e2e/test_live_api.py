@@ -102,7 +102,7 @@ def test_bad_live_configs_get_422_naming_the_field(people: dict[str, Client], le
     cases = [
         ({"policy": {"run_id": lenas_run}, "clock": {"kind": "replay", "sped": 1}}, "clock.sped"),
         ({"policy": {"path": "runs/x"}}, "policy.path"),
-        ({"policy": {"run_id": lenas_run}, "clock": {"kind": "market"}}, "clock.kind"),
+        ({"policy": {"run_id": lenas_run}, "clock": {"kind": "market"}}, "data.provider"),
         ({"policy": {"run_id": lenas_run}, "costs": {"fill": "close"}}, None),
         ({"policy": {"run_id": lenas_run}, "initial_cash": True}, "initial_cash"),
         ({"policy": {"run_id": "20260101-000000-train-abcd"}}, "policy.run_id"),
