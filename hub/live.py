@@ -21,7 +21,7 @@ from tornado.web import RequestHandler
 from hub.base import APIHandler, jsonable
 from hub.deps import live_store, store
 from hub.live_stream import LiveStreamHandler
-from stockbot.errors import ConfigError, DataError, StoreError
+from stockbot.errors import ConfigError, StockBotError
 from stockbot.live.control import request, start_session, status, validate_live
 from stockbot.live.store import ACTIONS, ENDED, SESSION_ID
 
@@ -87,7 +87,7 @@ class StartHandler(LiveHandler):
             doc = await self.call(start_session, config, self.user.name, store=live_store())
         except ConfigError as e:
             self.fail(422, "invalid live config", errors=e.errors)
-        except (DataError, StoreError) as e:
+        except StockBotError as e:  # bars that cannot be traded (none in the period, bad values)
             self.fail(422, str(e), errors=[{"field": "data", "message": str(e)}])
         self.set_status(201)
         self.write({"session_id": doc["_id"], **session_status(doc)})

@@ -37,9 +37,21 @@ def messages(
     out += [{"type": "event", **plain(e)} for e in changes.events]
     doc = changes.session
     state = jsonable({"_id": doc["_id"], **status(doc), "view": doc.get("view")})
-    if state != last_state:
+    if _changed(state, last_state):
         out.append({"type": "state", **state})
-    return out, state, changes.ended
+        last_state = state
+    return out, last_state, changes.ended
+
+
+TICKING = ("heartbeat_age",)  # moves every poll: a change of it alone is no news
+
+
+def _changed(state: dict[str, Any], last: dict[str, Any] | None) -> bool:
+    if last is None:
+        return True
+    return {k: v for k, v in state.items() if k not in TICKING} != {
+        k: v for k, v in last.items() if k not in TICKING
+    }
 
 
 class LiveStreamHandler(JSONStream):

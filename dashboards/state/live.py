@@ -102,6 +102,7 @@ class LiveState(param.Parameterized):
         self.sessions = [status(d) for d in self.store.list(owner, MAX_SESSIONS)]
         if self._feed is None or self._feed.id != self.session_id:
             self._feed = SessionFeed(self.store, self.session_id) if self.session_id else None
+            self.param.update(orders=[], fills=[])  # another session: nothing of the last one stays
         changes = self._feed.poll() if self._feed is not None else None
         doc = changes.session if changes is not None else None
         if doc is not None and not self.viewer.can_see(doc):
@@ -454,9 +455,10 @@ class LiveState(param.Parameterized):
         except StockBotError as e:
             self.param.update(errors=[{"field": "data", "message": str(e)}], message=f"Not started: {e}")
             return None
-        self.errors = []
-        self.session_id = doc["_id"]
-        self.message = f"Started {doc['_id']}."
+        owner = None if self.viewer.admin else self.viewer.name
+        # the list first: the page's selector must know the new session when it is selected
+        self.sessions = [status(d) for d in self.store.list(owner, MAX_SESSIONS)]
+        self.param.update(errors=[], session_id=doc["_id"], message=f"Started {doc['_id']}.")
         self.refresh()
         return str(doc["_id"])
 

@@ -37,7 +37,8 @@ class SessionFeed:
         self._order_keys: dict[str, tuple[Any, ...]] = {}
         self._orders_since: dt.datetime | None = None
         self._fills_since: dt.datetime | None = None
-        self._last_event: tuple[Any, ...] | None = None
+        self._last_at: dt.datetime | None = None
+        self._seen_at_last: set[tuple[Any, ...]] = set()  # events at _last_at already sent
 
     def poll(self) -> Changes:
         doc = self.store.public(self.id)
@@ -51,21 +52,27 @@ class SessionFeed:
                 self._order_keys[order["_id"]] = key
                 self.orders[order["_id"]] = order
                 out.orders.append(order)
-            self._orders_since = order["updated_at"]
+            self._orders_since = order.get("updated_at") or self._orders_since
         for fill in self.store.fills_recorded(self.id, self._fills_since):
             if fill["_id"] not in self.fills:
                 self.fills[fill["_id"]] = fill
                 out.fills.append(fill)
-            self._fills_since = fill["recorded_at"]
+            self._fills_since = fill.get("recorded_at") or self._fills_since
         out.events = self._new_events(doc.get("events") or [])
         return out
 
     def _new_events(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        keys = [(e.get("at"), e.get("bar"), e.get("message")) for e in events]
-        start = 0
-        if self._last_event is not None:
-            # the session keeps its newest events only: start after the last one seen
-            start = next((i + 1 for i in range(len(keys) - 1, -1, -1) if keys[i] == self._last_event), 0)
-        if keys:
-            self._last_event = keys[-1]
-        return events[start:]
+        """Events logged after the last one seen (the session keeps only its newest: a reader
+        that fell behind gets what is kept, once)."""
+        out = []
+        for e in events:
+            at, key = e.get("at"), (e.get("at"), e.get("bar"), e.get("message"))
+            if self._last_at is not None and at is not None and at < self._last_at:
+                continue
+            if key in self._seen_at_last:
+                continue
+            out.append(e)
+            if at is not None and (self._last_at is None or at > self._last_at):
+                self._last_at, self._seen_at_last = at, set()
+            self._seen_at_last.add(key)
+        return out

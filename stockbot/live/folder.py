@@ -75,34 +75,16 @@ class SessionFolder:
 
     def append_orders(self, bar: pd.Timestamp, docs: Iterable[dict[str, Any]]) -> None:
         """One row for each order that ended at ``bar``, with its timeline and outcome."""
-        rows = []
-        for d in docs:
-            tl = d.get("timeline", {})
-            ended = next((tl[k] for k in ("filled", "expired", "cancelled", "rejected") if k in tl), None)
-            rows.append(
-                [
-                    bar,
-                    d["client_order_id"],
-                    d["symbol"],
-                    d["side"],
-                    d["quantity"],
-                    d["order_type"],
-                    d["limit_price"],
-                    d["kind"],
-                    d["slice"],
-                    d["decision_time"],
-                    d["fill_time"],
-                    d["status"],
-                    d.get("filled_quantity", 0.0),
-                    d.get("message"),
-                    _iso(tl.get("intent")),
-                    _iso(tl.get("submitted")),
-                    _iso(tl.get("accepted")),
-                    _iso(ended),
-                ]
-            )
+        rows = _order_rows(docs, bar)
         if rows:
             self._append(self.orders, rows, ORDER_COLUMNS)
+
+    def write_orders(self, docs: Iterable[dict[str, Any]]) -> None:
+        """``orders.csv`` anew from the orders that ended (each with its ``ended_bar``): a restarted
+        loop rebuilds it from the journal, which is what happened."""
+        tmp = self.orders.with_suffix(".tmp")
+        pd.DataFrame(_order_rows(docs, None), columns=ORDER_COLUMNS).to_csv(tmp, index=False)
+        tmp.replace(self.orders)
 
     def log(self, bar: pd.Timestamp | None, message: str) -> dict[str, Any]:
         """Append an event; returns it as the store keeps it."""
@@ -137,6 +119,36 @@ class SessionFolder:
             ]
             if len(kept) != len(lines):
                 self.events.write_text("".join(kept))
+
+
+def _order_rows(docs: Iterable[dict[str, Any]], bar: pd.Timestamp | None) -> list[list[Any]]:
+    rows = []
+    for d in docs:
+        tl = d.get("timeline", {})
+        ended = next((tl[k] for k in ("filled", "expired", "cancelled", "rejected") if k in tl), None)
+        rows.append(
+            [
+                bar if bar is not None else d.get("ended_bar"),
+                d["client_order_id"],
+                d["symbol"],
+                d["side"],
+                d["quantity"],
+                d["order_type"],
+                d["limit_price"],
+                d["kind"],
+                d["slice"],
+                d["decision_time"],
+                d["fill_time"],
+                d["status"],
+                d.get("filled_quantity", 0.0),
+                d.get("message"),
+                _iso(tl.get("intent")),
+                _iso(tl.get("submitted")),
+                _iso(tl.get("accepted")),
+                _iso(ended),
+            ]
+        )
+    return rows
 
 
 def _event_bar(line: str) -> pd.Timestamp | None:

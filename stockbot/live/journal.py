@@ -32,6 +32,7 @@ class Journal:
         self.inherited = set(self.docs)
         self._pending: dict[str, dict[str, Any]] = {}  # client id -> fields to $set
         self.ended: list[dict[str, Any]] = []  # orders that ended since the last take_ended()
+        self.bar: pd.Timestamp | None = None  # the session's bar now (recorded with an order's end)
 
     def get(self, client_order_id: str) -> dict[str, Any] | None:
         return self.docs.get(client_order_id)
@@ -39,6 +40,14 @@ class Journal:
     def status(self, client_order_id: str) -> str | None:
         doc = self.docs.get(client_order_id)
         return None if doc is None else str(doc["status"])
+
+    def is_open(self, client_order_id: str) -> bool:
+        return self.status(client_order_id) in OPEN
+
+    def ended_docs(self) -> list[dict[str, Any]]:
+        """The orders that ended, in the order they ended (for rebuilding ``orders.csv``)."""
+        done = [d for d in self.docs.values() if d["status"] in ENDS]
+        return sorted(done, key=lambda d: (str(d.get("ended_bar")), ended_at(d) or d["created_at"], d["_id"]))
 
     def open_due(self, when: pd.Timestamp) -> list[dict[str, Any]]:
         """Orders not ended whose fill bar is at or before ``when``, oldest first."""
@@ -86,6 +95,8 @@ class Journal:
         doc["status"] = status
         doc.setdefault("timeline", {}).update(stamps)
         doc["updated_at"] = at
+        if status in ENDS and self.bar is not None:
+            fields = {"ended_bar": self.bar.isoformat(), **fields}
         doc.update(fields)
         queued = self._pending.setdefault(client_order_id, {})
         queued.update({"status": status, "updated_at": at, **fields})
@@ -95,6 +106,11 @@ class Journal:
 
     def flush(self) -> None:
         if self._pending:
+            # stamped as written, so readers that follow updated_at see the writes in order
+            at = now()
+            for cid, fields in self._pending.items():
+                fields["updated_at"] = at
+                self.docs[cid]["updated_at"] = at
             self.store.update_orders(self._pending)
             self._pending = {}
 

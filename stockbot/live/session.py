@@ -49,7 +49,7 @@ from stockbot.data import load_bars
 from stockbot.envs.actions import ActionMap
 from stockbot.envs.market import MarketData
 from stockbot.envs.observation import ObservationBuilder
-from stockbot.errors import ConfigError, DataError
+from stockbot.errors import ConfigError, DataError, ProviderError
 from stockbot.execution import CostModel, Fill, Mark, Order, OrderPath, RiskLimits
 from stockbot.execution.records import fill_to_doc, order_to_doc
 from stockbot.live.folder import SessionFolder, session_dir
@@ -197,10 +197,13 @@ class LiveSession:
         self.clock: MarketClock | None = None
         if self.config.clock.kind == "market":
             self.clock = MarketClock(self.config.clock, self.r.data, run.config.warmup_bars())
-        line = timeline(self.r, bars, now=self.now())
+        line = self._timeline(bars)
         self.bars, self.times, self.symbols = line.bars, line.times, line.symbols
         self.first, self.end = line.first, line.end
         self._stale: dt.date | None = None  # the session last reported stale
+        self._next_poll: pd.Timestamp | None = None  # market clock: when to ask the feed again
+        self._attempt: set[str] = set()  # a dead process's orders for a bar it had not committed
+        self.bench_invested = False
         self._stamps = self.bars.index.get_level_values("timestamp")
         limits = RiskLimits.from_config(self.r.risk, allow_short=run.config.env.short)
         self.limits = limits
@@ -231,6 +234,22 @@ class LiveSession:
         self._mark: Mark | None = None  # the last mark (equity.csv's row of the bar)
         self.status = "running"
 
+    def _timeline(self, bars: pd.DataFrame | None) -> Timeline:
+        """The session's bars; a market session's feed may be down for a while when the loop
+        (re)starts: it is asked again every ``poll_seconds`` for up to ``stale_after_minutes``."""
+        if self.clock is None:
+            return timeline(self.r, bars)
+        clock = self.config.clock
+        give_up = self.now() + pd.Timedelta(minutes=clock.stale_after_minutes)
+        while True:
+            try:
+                return timeline(self.r, bars, now=self.now())
+            except ProviderError as e:
+                if self.now() >= give_up:
+                    raise
+                log.warning("%s: the feed failed (%s); asking again in %g s", self.id, e, clock.poll_seconds)
+                self.sleep(clock.poll_seconds)
+
     def _path(self, limits: RiskLimits) -> OrderPath:
         return order_path_for(self.symbols, self.r, limits, self.id)
 
@@ -250,6 +269,7 @@ class LiveSession:
             "stopping": self.stopping,
             "csv_peak": self.csv_peak,
             "last_decision": self.last_decision,
+            "bench_invested": self.bench_invested,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -268,6 +288,7 @@ class LiveSession:
         self.stopping = bool(state["stopping"])
         self.csv_peak = float(state["csv_peak"])
         self.last_decision = state["last_decision"]
+        self.bench_invested = bool(state.get("bench_invested", self.k > self.first))
 
     def event(self, message: str, bar: pd.Timestamp | None = None) -> None:
         log.info("%s: %s", self.id, message)
@@ -275,7 +296,8 @@ class LiveSession:
 
     def commit(self) -> None:
         self.journal.flush()  # the orders the state refers to are in the store before it
-        self.store.save(self.id, self.snapshot(), self.view(), done=self._done, events=self._events)
+        state = self.snapshot() if self.k >= 0 else None  # before the first bar there is none
+        self.store.save(self.id, state, self.view(), done=self._done, events=self._events)
         self._events, self._done = [], []
 
     # ------------------------------------------------------------------ the loop
@@ -283,14 +305,20 @@ class LiveSession:
     def run(self) -> str:
         """Run until the replay ends or a stop; returns the final status."""
         state = self.doc.get("state")
-        if state:
+        if state and int(state.get("k", -1)) >= 0:
             self.restore(state)
             self.folder.cut_after(self.times[self.k])
+            self.folder.write_orders(self.journal.ended_docs())
+            # orders the dead process journaled for a bar it had not committed: its redo decides
+            # again; what it does not decide again is cancelled at the end of the redone bar
+            pending = {o.client_order_id for o in self.path.pending}
+            self._attempt = {cid for cid in self.journal.inherited if self.journal.is_open(cid)} - pending
             self.event(
                 f"loop restarted at bar {self.times[self.k].date()} (pid {os.getpid()})", self.times[self.k]
             )
         else:
             self.folder.cut_after(None)
+            self.folder.write_orders(self.journal.ended_docs())
             if self.clock is None:
                 self.event(f"session started: paper broker, replay from {self.times[self.first].date()}")
             else:
@@ -349,10 +377,12 @@ class LiveSession:
         day = self.clock.session_of(self.times, k, self.first)
         now = self.now()
         due = self.clock.due(day)
-        if now >= due:
+        if now >= due and (self._next_poll is None or now >= self._next_poll):
+            self._next_poll = now + pd.Timedelta(seconds=self.config.clock.poll_seconds)
             self._load_feed(now)
             if k < len(self.times):
                 return True
+        if now >= due:
             if now >= self.clock.stale_at(day) and self._stale != day:
                 self._stale = day
                 late = (now - due).total_seconds() / 60
@@ -360,7 +390,7 @@ class LiveSession:
                     f"stale data: no bar for {day} yet, {late:.0f} minutes after it was due; still "
                     "waiting (its decision is skipped if it comes after the next open)"
                 )
-            wait = self.config.clock.poll_seconds
+            wait = (self._next_poll - now).total_seconds() if self._next_poll is not None else 0.0
         else:
             wait = (due - now).total_seconds()
         self.sleep(max(0.0, min(wait, REQUEST_POLL_SECONDS * 5)))
@@ -370,7 +400,11 @@ class LiveSession:
     def _load_feed(self, now: pd.Timestamp) -> None:
         """The feed's bars so far; the history the session has seen must not have changed."""
         assert self.clock is not None
-        bars = self.clock.bars(now)
+        try:
+            bars = self.clock.bars(now)
+        except (ProviderError, DataError) as e:  # the feed is down or answers badly: wait it out
+            self.event(f"the feed failed ({e}); asking again in {self.config.clock.poll_seconds:g} s")
+            return
         times = MarketData.from_frames(bars, self.r.run.pipeline.transform(bars)).timestamps
         seen = self.times[: max(self.k + 1, 0)]
         if not times[: len(seen)].equals(seen):
@@ -421,6 +455,7 @@ class LiveSession:
         j = market.n_bars - 1
         bar = market.bar(j)
         session = market.session(j)
+        self.journal.bar = bar.time
         if k == self.first:
             for p in (self.path, self.shadow, self.bench):
                 p.reset(session)
@@ -447,8 +482,25 @@ class LiveSession:
                 self._exit(market, j, flatten=True)
             else:
                 self._decide(market, j)
+        self._drop_attempt(bar.time)
         self._write_equity(bar)
         self.folder.append_orders(bar.time, self.journal.take_ended())
+
+    def _drop_attempt(self, when: pd.Timestamp) -> None:
+        """After a redone bar: the dead process's orders for it that the redo did not decide again
+        are cancelled at the broker (those due at this bar have run and were taken as they ended)."""
+        if not self._attempt:
+            return
+        kept = {o.client_order_id for o in self.path.pending}
+        for cid in sorted(self._attempt - kept):
+            doc = self.journal.get(cid)
+            if doc is None or not self.journal.is_open(cid) or pd.Timestamp(doc["fill_time"]) <= when:
+                continue
+            self.broker.cancel(cid)
+            self.journal.set(
+                cid, "cancelled", message="decided by a process that died; its redo decided otherwise"
+            )
+        self._attempt = set()
 
     # ------------------------------------------------------------------ fills and orders
 
@@ -483,11 +535,11 @@ class LiveSession:
     def _end_orders(self, when: pd.Timestamp) -> None:
         """Orders due at or before ``when`` have had their bar: record how they ended."""
         due = self.journal.open_due(when)
-        sent = [d["_id"] for d in due if d["status"] != "intent"]
+        sent = [d["_id"] for d in due if d["status"] != "intent" or self.journal.in_doubt(d["_id"])]
         found = self.broker.lookup_many(sent) if sent else {}
         for doc in due:
             cid = doc["_id"]
-            if doc["status"] == "intent":
+            if doc["status"] == "intent" and cid not in found:
                 self.journal.set(cid, "expired", message="never sent: its fill bar passed")
                 continue
             at_broker = found.get(cid)
@@ -566,8 +618,12 @@ class LiveSession:
         self._send(orders)
 
     def _bench_target(self, k: int) -> np.ndarray:
+        """Buy-and-hold: equal weights at the first bar the session decides, then held."""
         n = len(self.symbols)
-        return np.full(n, 1.0 / n) if k == self.first else np.full(n, np.nan)
+        if self.bench_invested:
+            return np.full(n, np.nan)
+        self.bench_invested = True
+        return np.full(n, 1.0 / n)
 
     def _price_moves(self, market: MarketData, j: int) -> dict[int, str]:
         limit = self.config.max_price_move
@@ -597,8 +653,11 @@ class LiveSession:
         ]
         doubtful = [o.client_order_id for o in due if self.journal.in_doubt(o.client_order_id)]
         held = self.broker.lookup_many(doubtful) if doubtful else {}
-        for cid in held:
-            self.journal.set(cid, "accepted")
+        for cid, at_broker in held.items():
+            if at_broker.status in ("accepted", "filled"):
+                self.journal.set(cid, "accepted")
+            else:  # it ended there (cancelled, say): that id cannot be sent again
+                self.journal.set(cid, at_broker.status, message=at_broker.message)
         to_send = [o for o in due if o.client_order_id not in held]
         sent_at = now()
         results = self._submit(to_send)
@@ -606,7 +665,10 @@ class LiveSession:
         resolved = self.broker.lookup_many(unknown) if unknown else {}
         steps = {"submitted": sent_at}
         for r in results:
-            if r.outcome == Outcome.ACCEPTED or r.client_order_id in resolved:
+            found = resolved.get(r.client_order_id)
+            if r.outcome == Outcome.ACCEPTED or (
+                found is not None and found.status in ("accepted", "filled")
+            ):
                 self.journal.set(r.client_order_id, "accepted", steps=steps)
             elif r.outcome == Outcome.REJECTED:
                 self.journal.set(r.client_order_id, "rejected", steps=steps, message=r.message)
@@ -650,18 +712,18 @@ class LiveSession:
             elif action == "reconcile":
                 self._adopt_broker(bar.time)
             elif action == "kill":
-                already = self.path.risk.status == "halted" and self.path.risk.cause == "person"
+                if self.path.risk.status == "halted" and self.path.risk.cause == "person":
+                    continue  # pressed again: the first press's exit stands (the switch is idempotent)
                 for p in (self.path, self.shadow):
                     p.risk.halt("kill switch")
                 self._cancel_all()
-                if not already:
-                    self.event("kill switch: open orders cancelled, flattening at the next open", bar.time)
-                if between and self._has_next(self.k):
+                self.event("kill switch: open orders cancelled, flattening at the next open", bar.time)
+                if between and self._has_next(self.k) and self._can_send_now():
                     self._exit(market, j, flatten=False)
             elif action == "stop":
                 self._cancel_all()
                 if req.get("flatten") and self._has_next(self.k):
-                    if between:
+                    if between and self._can_send_now():
                         self._exit(market, j, flatten=True)
                     self.stopping = True
                     self.event("stop requested: flattening at the next open, then stopping", bar.time)
@@ -675,32 +737,39 @@ class LiveSession:
 
     def _between_bars(self, requests: list[dict[str, Any]]) -> None:
         if self.k < 0:  # a market session before its first bar: nothing held, nothing to send
-            for req in requests:
-                self._done.append(req["id"])
-                if req["action"] in ("stop", "kill"):
-                    self.status = "stopped"
-                    self.event(f"{req['action']} before the first bar: stopped, nothing was traded")
-                elif req["action"] == "pause":
-                    for p in (self.path, self.shadow):
-                        p.risk.pause()
-                    self.event("entries paused by a person")
-                elif req["action"] == "resume":
-                    for p in (self.path, self.shadow):
-                        p.resume()
-                    self.event("resumed by a person")
-            self.commit()
+            ends = [r for r in requests if r["action"] in ("stop", "kill")]
+            if ends:  # the rest (pause, resume) waits for the first bar, which sets up the risk state
+                self._done += [r["id"] for r in ends]
+                self.status = "stopped"
+                self.event(f"{ends[0]['action']} before the first bar: stopped, nothing was traded")
+                self.commit()
             return
         market = self.market_at(self.k)
         self._control(requests, market, market.n_bars - 1, between=True)
         self.folder.append_orders(self.times[self.k], self.journal.take_ended())
         self.commit()
 
+    def _can_send_now(self) -> bool:
+        """Whether orders planned now still reach the next bar's open (always, in a replay)."""
+        return (
+            self.clock is None
+            or self.k < 0
+            or not self.clock.decision(self.times[self.k].date(), self.now()).late
+        )
+
     def _cancel_all(self) -> None:
+        """Cancel the open orders, but not those whose bar has opened (they ran) nor a dead
+        process's orders of a bar being redone (the redo settles those)."""
+        ran = [] if self._can_send_now() else self._fill_times(self.k, 1)
+        keep = [o for o in self.path.pending if o.fill_time in ran]
         for o in self.path.pending:
-            self._cancel(o)
-        self.path.pending = []
+            if o not in keep:
+                self._cancel(o)
+        self.path.pending = keep
+        spared = {o.client_order_id for o in keep} | self._attempt
         for o in self.broker.open_orders():
-            self.broker.cancel(o.client_order_id)
+            if o.client_order_id not in spared:
+                self.broker.cancel(o.client_order_id)
 
     def _exit(self, market: MarketData, j: int, *, flatten: bool) -> None:
         bar = market.bar(j)

@@ -203,3 +203,32 @@ def test_a_bar_still_forming_is_never_taken(
     assert last_bar("2017-04-05 17:00") == "2017-04-04"  # Wednesday, trading
     assert last_bar("2017-04-05 20:10") == "2017-04-04"  # closed, within the data lag
     assert last_bar("2017-04-05 20:16") == "2017-04-05"
+
+
+def test_before_its_first_bar_a_session_restarts_and_keeps_a_pause(
+    live_db: Database, trained_run: Path, alpaca: FakeAlpaca, feed: tuple[FakeAlpaca, pd.DataFrame]
+) -> None:
+    """Started during Monday's trading, a session waits for Monday's close; a pause asked for
+    meanwhile (as a platform restart asks) holds at its first bar, and a loop restarted while it
+    waits carries on."""
+    _, csv = feed
+    store = LiveStore(live_db)
+    clock = ExchangeTime(utc("2017-04-03 16:00"), alpaca, csv, utc("2017-04-05 23:30"), store)
+    raw = {
+        "policy": {"path": str(trained_run)},
+        "clock": {"kind": "market", "data_lag_minutes": 15, "poll_seconds": 600},
+        "data": {"provider": "alpaca", "dataset": None, "symbols": None},
+    }
+    doc = start_session(raw, "alice", store=store, spawn=False, now=clock.now())
+    assert doc["config"]["data"]["start"] == "2017-04-03"  # Monday's bar, once it has closed
+    clock.session_id = doc["_id"]
+    store.request(doc["_id"], "pause")
+    first = LiveSession(store, doc["_id"], now=clock.now, sleep=clock.sleep)
+    assert not first._await_bar(first.first)  # still trading: nothing to take yet
+    first.commit()  # what a loop that dies while waiting leaves
+    again = LiveSession(store, doc["_id"], now=clock.now, sleep=clock.sleep)
+    assert again.run() == "stopped"
+    events = [e["message"] for e in store.get(doc["_id"])["events"]]
+    assert "entries paused by a person" in events
+    entries = list(live_db["orders"].find({"session_id": doc["_id"], "side": "buy"}))
+    assert entries == []  # paused from the first bar: nothing bought

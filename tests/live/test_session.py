@@ -145,3 +145,63 @@ def test_a_close_that_jumps_past_the_sanity_limit_holds_that_symbol(
     # every symbol held at every bar after the first: nothing traded after the first decision
     later = s.times[s.first + 1].isoformat()
     assert not list(live_db["orders"].find({"session_id": s.id, "decision_time": {"$gte": later}}))
+
+
+def test_a_redo_that_decides_otherwise_cancels_what_the_dead_process_sent(
+    live_db: Database, trained_run: Path
+) -> None:
+    """A loop dies after sending a bar's orders but before committing it; its restart finds entries
+    paused (a platform restart does that) and decides again, without those buys: the dead
+    process's orders are cancelled at the broker, never filled, and the journal says why."""
+    store = LiveStore(live_db)
+    s = make(live_db, trained_run)
+    for k in range(s.first, s.first + 3):
+        s.tick(k)
+        s.commit()
+    k = s.first + 3
+    s.tick(k)  # sent, not committed: the process dies here
+    sent = {
+        o["_id"]
+        for o in live_db["orders"].find({"session_id": s.id, "decision_time": s.times[k].isoformat()})
+    }
+    at_broker = s.broker.lookup_many(sorted(sent))
+    buys = {cid for cid, o in at_broker.items() if o.side == "buy" and o.status == "accepted"}
+    assert buys, "the dead process must have sent buys"
+
+    store.request(s.id, "pause")
+    redo = LiveSession(store, s.id)
+    redo.restore(store.get(s.id)["state"])
+    redo._attempt = {cid for cid in redo.journal.inherited if redo.journal.is_open(cid)}
+    redo.tick(k)
+    redo.commit()
+    redo.tick(k + 1)
+    redo.commit()
+    for cid in buys:
+        assert redo.broker.lookup(cid).status == "cancelled"  # type: ignore[union-attr]
+        doc = live_db["orders"].find_one({"_id": cid})
+        assert doc["status"] == "cancelled" and "process that died" in doc["message"]
+    filled = {f["client_order_id"] for f in live_db["paper_fills"].find({"account": s.id})}
+    assert not (buys & filled)
+    assert redo.broker.positions() == {
+        sym: q for sym, q in zip(redo.symbols, redo.path.portfolio.qty, strict=True) if q
+    }
+
+
+def test_a_second_kill_changes_nothing(live_db: Database, trained_run: Path) -> None:
+    """Pressed again before the next bar, the kill switch keeps the first press's exit orders."""
+    store = LiveStore(live_db)
+    s = make(live_db, trained_run)
+    for k in range(s.first, s.first + 4):
+        s.tick(k)
+        s.commit()
+    store.request(s.id, "kill")
+    s._between_bars(store.requests(s.id))
+    exits = {o["_id"]: o["status"] for o in live_db["orders"].find({"session_id": s.id, "kind": "kill"})}
+    assert exits and set(exits.values()) == {"accepted"}
+    store.request(s.id, "kill")
+    s._between_bars(store.requests(s.id))
+    again = {o["_id"]: o["status"] for o in live_db["orders"].find({"session_id": s.id, "kind": "kill"})}
+    assert again == exits
+    s.tick(s.first + 4)
+    s.commit()
+    assert not np.any(s.path.portfolio.qty) and s.broker.positions() == {}
