@@ -194,7 +194,9 @@ class LiveState(param.Parameterized):
             engine += " · reconcile required"
         beat = info.get("heartbeat_age")
         heartbeat = fmt.MISSING if beat is None else f"{fmt.duration(beat)} ago"
-        if info.get("loop_alive"):
+        if not self.live:
+            heartbeat = "none: the session has ended"
+        elif info.get("loop_alive"):
             heartbeat += f" (loop pid {info.get('pid')})"
         return [
             ("Broker", str(doc.get("broker", fmt.MISSING))),
