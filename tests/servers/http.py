@@ -6,7 +6,8 @@ A :class:`ScriptedServer` answers each request with, in order of precedence:
    (a one-off such as "the next request to /v2/stocks/bars gets a 429", or ``times=None`` for
    "every request from now on");
 2. the *route* registered for it with :meth:`ScriptedServer.route` (the fake service's normal
-   behaviour);
+   behaviour), or else the first *pattern route* (:meth:`ScriptedServer.route_match`, a regular
+   expression for paths with ids in them) that matches the whole path;
 3. a 404.
 
 Every request is logged (:attr:`ScriptedServer.requests`) with its path, query parameters, headers
@@ -29,6 +30,7 @@ test starts clean::
 from __future__ import annotations
 
 import json
+import re
 import threading
 import traceback
 from collections import deque
@@ -105,6 +107,7 @@ class ScriptedServer:
 
     def __init__(self) -> None:
         self._routes: dict[tuple[str, str], Handler] = {}
+        self._patterns: list[tuple[str, re.Pattern[str], Handler]] = []
         self._scripts: dict[tuple[str, str], deque[_Script]] = {}
         self._log: list[Request] = []
         self._errors: list[str] = []
@@ -165,6 +168,11 @@ class ScriptedServer:
         """The normal answer to ``method path`` (kept across :meth:`reset`)."""
         self._routes[(method.upper(), path)] = handler
 
+    def route_match(self, method: str, pattern: str, handler: Handler) -> None:
+        """The normal answer to ``method`` on paths matching ``pattern`` whole (kept across
+        :meth:`reset`); the handler reads the ids from ``req.path``."""
+        self._patterns.append((method.upper(), re.compile(pattern), handler))
+
     def script(self, method: str, path: str, answer: Answer, *, times: int | None = 1) -> None:
         """Answer the next ``times`` requests to ``method path`` with ``answer`` (a response or a
         handler) before the route; ``times=None`` answers every request until :meth:`reset`.
@@ -212,7 +220,10 @@ class ScriptedServer:
                     if script.remaining == 0:
                         queue.popleft()
                 return script.answer
-        return self._routes.get(key)
+        route = self._routes.get(key)
+        if route is not None:
+            return route
+        return next((h for m, rx, h in self._patterns if m == req.method and rx.fullmatch(req.path)), None)
 
     def _dispatch(self, req: Request) -> Response:
         answer = self._answer_for(req)

@@ -1,0 +1,263 @@
+"""A local stand-in for Alpaca's trading API (``/v2``), spoken to by alpaca-py's real
+``TradingClient`` (``url_override``): account, positions, orders (create, list open, get by id or by
+client order id, cancel) and the account's FILL activities.
+
+It keeps one account in memory. Orders are accepted with a UUID and stay open until the test
+executes them (:meth:`FakeAlpacaTrading.execute`, in parts if it likes) or they are cancelled; every
+execution is an activity and moves the position and the cash. It can also act out what the real
+service does to a careless client:
+
+- a client order id seen before answers 422 ``client_order_id must be unique`` (code 40010001);
+- :meth:`accept_then_fail`: the next order is accepted, and the answer is a 504 (or anything else),
+  as when a gateway times out after the order went in;
+- any scripted answer (:meth:`ScriptedServer.script`): 429, 5xx, rejects with a broker code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from tests.servers.http import Request, Response, ScriptedServer
+
+ORDERS = "/v2/orders"
+BY_CLIENT_ID = "/v2/orders:by_client_order_id"
+FILLS = "/v2/account/activities/FILL"
+OPEN = ("new", "accepted", "partially_filled")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def error(status: int, code: int, message: str) -> Response:
+    return Response.json({"code": code, "message": message}, status=status)
+
+
+class FakeAlpacaTrading(ScriptedServer):
+    def __init__(self, cash: float = 100_000.0, keys: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.keys = dict(keys if keys is not None else {"k": "s"})
+        self.initial_cash = cash
+        self.account_id = str(uuid.uuid4())
+        self._clear()
+        self.route("GET", "/v2/account", self._account)
+        self.route("GET", "/v2/positions", self._positions)
+        self.route("POST", ORDERS, self._create)
+        self.route("GET", ORDERS, self._list)
+        self.route("GET", BY_CLIENT_ID, self._by_client_id)
+        self.route_match("GET", r"/v2/orders/[0-9a-f-]{36}", self._get)
+        self.route_match("DELETE", r"/v2/orders/[0-9a-f-]{36}", self._cancel)
+        self.route("GET", FILLS, self._fills)
+
+    def _clear(self) -> None:
+        self.cash = self.initial_cash
+        self.orders: dict[str, dict[str, Any]] = {}  # by order id
+        self.positions: dict[str, float] = {}
+        self.last_price: dict[str, float] = {}
+        self.activities: list[dict[str, Any]] = []
+        self._fail_after_accept: Response | None = None
+
+    def reset(self) -> None:
+        """Also a fresh account: no orders, positions or activities."""
+        super().reset()
+        with self._lock:
+            self._clear()
+
+    # ------------------------------------------------------------------ what tests do
+
+    def accept_then_fail(self, answer: Response | None = None) -> None:
+        """The next order is taken, and its answer is ``answer`` (a 504 by default)."""
+        self._fail_after_accept = answer or error(504, 50400000, "gateway timeout")
+
+    def by_client_id(self, client_order_id: str) -> dict[str, Any] | None:
+        return next((o for o in self.orders.values() if o["client_order_id"] == client_order_id), None)
+
+    def execute(self, client_order_id: str, qty: float, price: float) -> None:
+        """An execution of ``qty`` at ``price`` (a partial fill when less than what is left)."""
+        with self._lock:
+            o = self.by_client_id(client_order_id)
+            if o is None or o["status"] not in OPEN:
+                raise AssertionError(f"no open order {client_order_id}")
+            filled = float(o["filled_qty"]) + qty
+            left = float(o["qty"]) - filled
+            if left < -1e-9:
+                raise AssertionError(f"{client_order_id}: {filled} filled of {o['qty']}")
+            sign = 1.0 if o["side"] == "buy" else -1.0
+            symbol = o["symbol"]
+            self.positions[symbol] = self.positions.get(symbol, 0.0) + sign * qty
+            self.cash -= sign * qty * price
+            self.last_price[symbol] = price
+            avg = float(o["filled_avg_price"] or 0.0)
+            o["filled_avg_price"] = str((avg * float(o["filled_qty"]) + price * qty) / filled)
+            o["filled_qty"] = str(filled)
+            o["status"] = "filled" if left <= 1e-9 else "partially_filled"
+            o["updated_at"] = o["filled_at"] = _now()
+            n = len(self.activities) + 1
+            self.activities.append(
+                {
+                    "id": f"20170404093000000::{n:08d}-0000-4000-8000-000000000000",
+                    "activity_type": "FILL",
+                    "transaction_time": f"2017-04-04T13:30:{n % 60:02d}.{n:06d}Z",
+                    "type": "fill" if left <= 1e-9 else "partial_fill",
+                    "price": str(price),
+                    "qty": str(qty),
+                    "side": o["side"],
+                    "symbol": symbol,
+                    "leaves_qty": str(max(left, 0.0)),
+                    "order_id": o["id"],
+                    "cum_qty": str(filled),
+                    "order_status": o["status"],
+                }
+            )
+
+    # ------------------------------------------------------------------ the endpoints
+
+    def _authorised(self, req: Request) -> bool:
+        key, secret = req.header("apca-api-key-id"), req.header("apca-api-secret-key")
+        return key is not None and self.keys.get(key) == secret
+
+    def _guard(self, req: Request) -> Response | None:
+        if not self._authorised(req):
+            return error(401, 40110000, "request is not authorized")
+        return None
+
+    def _account(self, req: Request) -> Response:
+        if (refused := self._guard(req)) is not None:
+            return refused
+        value = sum(q * self.last_price.get(s, 0.0) for s, q in self.positions.items())
+        return Response.json(
+            {
+                "id": self.account_id,
+                "account_number": "PA1234567",
+                "status": "ACTIVE",
+                "currency": "USD",
+                "cash": str(self.cash),
+                "equity": str(self.cash + value),
+                "buying_power": str(self.cash),
+                "portfolio_value": str(self.cash + value),
+                "pattern_day_trader": False,
+                "trading_blocked": False,
+                "transfers_blocked": False,
+                "account_blocked": False,
+                "created_at": "2017-01-01T00:00:00Z",
+                "shorting_enabled": False,
+                "multiplier": "1",
+                "long_market_value": str(value),
+                "short_market_value": "0",
+                "initial_margin": "0",
+                "maintenance_margin": "0",
+                "sma": "0",
+                "daytrade_count": 0,
+            }
+        )
+
+    def _positions(self, req: Request) -> Response:
+        if (refused := self._guard(req)) is not None:
+            return refused
+        out = []
+        for symbol, qty in sorted(self.positions.items()):
+            if abs(qty) < 1e-12:
+                continue
+            price = self.last_price.get(symbol, 0.0)
+            out.append(
+                {
+                    "asset_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)),
+                    "symbol": symbol,
+                    "exchange": "NASDAQ",
+                    "asset_class": "us_equity",
+                    "avg_entry_price": str(price),
+                    "qty": str(qty),
+                    "side": "long" if qty > 0 else "short",
+                    "market_value": str(qty * price),
+                    "cost_basis": str(qty * price),
+                }
+            )
+        return Response.json(out)
+
+    def _create(self, req: Request) -> Response:
+        if (refused := self._guard(req)) is not None:
+            return refused
+        body = req.json() or {}
+        cid = body.get("client_order_id") or str(uuid.uuid4())
+        with self._lock:
+            if self.by_client_id(cid) is not None:
+                return error(422, 40010001, "client_order_id must be unique")
+            if body.get("qty") is None or float(body["qty"]) <= 0:
+                return error(422, 40010001, "qty must be > 0")
+            at = _now()
+            order = {
+                "id": str(uuid.uuid4()),
+                "client_order_id": cid,
+                "created_at": at,
+                "updated_at": at,
+                "submitted_at": at,
+                "filled_at": None,
+                "canceled_at": None,
+                "asset_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, body["symbol"])),
+                "symbol": body["symbol"],
+                "asset_class": "us_equity",
+                "qty": str(body["qty"]),
+                "filled_qty": "0",
+                "filled_avg_price": None,
+                "order_class": "simple",
+                "order_type": body["type"],
+                "type": body["type"],
+                "side": body["side"],
+                "time_in_force": body["time_in_force"],
+                "limit_price": None if body.get("limit_price") is None else str(body["limit_price"]),
+                "status": "accepted",
+                "extended_hours": False,
+            }
+            self.orders[order["id"]] = order
+            failure, self._fail_after_accept = self._fail_after_accept, None
+        return failure if failure is not None else Response.json(order)
+
+    def _list(self, req: Request) -> Response:
+        if (refused := self._guard(req)) is not None:
+            return refused
+        status = req.param("status", "open")
+        rows = [
+            o for o in self.orders.values() if status == "all" or (o["status"] in OPEN) == (status == "open")
+        ]
+        return Response.json(rows)
+
+    def _get(self, req: Request) -> Response:
+        if (refused := self._guard(req)) is not None:
+            return refused
+        order = self.orders.get(req.path.rsplit("/", 1)[-1])
+        return Response.json(order) if order else error(404, 40410000, "order not found")
+
+    def _by_client_id(self, req: Request) -> Response:
+        if (refused := self._guard(req)) is not None:
+            return refused
+        order = self.by_client_id(req.param("client_order_id") or "")
+        return Response.json(order) if order else error(404, 40410000, "order not found")
+
+    def _cancel(self, req: Request) -> Response:
+        if (refused := self._guard(req)) is not None:
+            return refused
+        with self._lock:
+            order = self.orders.get(req.path.rsplit("/", 1)[-1])
+            if order is None:
+                return error(404, 40410000, "order not found")
+            if order["status"] not in OPEN:
+                return error(422, 42210000, f"order is already in '{order['status']}' state")
+            order["status"] = "canceled"
+            order["canceled_at"] = order["updated_at"] = _now()
+        return Response(204)
+
+    def _fills(self, req: Request) -> Response:
+        if (refused := self._guard(req)) is not None:
+            return refused
+        rows = self.activities
+        after = req.param("after")
+        if after:
+            rows = [a for a in rows if a["transaction_time"] > after]
+        token = req.param("page_token")
+        if token:
+            ids = [a["id"] for a in rows]
+            rows = rows[ids.index(token) + 1 :] if token in ids else []
+        size = int(req.param("page_size") or 100)
+        return Response.json(rows[:size])
