@@ -30,6 +30,9 @@ def configure(c: Any, root: Path) -> None:
     home = Path(os.environ.get("STOCKBOT_HOME") or root / ".stockbot").resolve()
     state = home / "hub"
     state.mkdir(parents=True, exist_ok=True)
+    from stockbot.store.tokens import create_key_file
+
+    create_key_file(home)  # broker credentials are encrypted under it; made once, kept (0600)
     host = os.environ.get("STOCKBOT_HUB_HOST", "127.0.0.1")
     c.JupyterHub.bind_url = f"http://{host}:{_port('STOCKBOT_HUB_PORT', 8000)}"
     c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{_port('STOCKBOT_HUB_API_PORT', 8081)}"

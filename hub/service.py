@@ -69,7 +69,9 @@ def serve() -> None:
     from hub.static import routes as library_routes
     from stockbot.jobs import ensure_executor
     from stockbot.store.server import ensure_store
+    from stockbot.store.tokens import crypt_key
 
+    crypt_key()  # no key, no service: broker credentials are never stored in clear
     if not os.environ.get("STOCKBOT_MONGO_URI"):
         ensure_store()
     ensure_executor()

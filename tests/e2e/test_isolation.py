@@ -51,7 +51,8 @@ def attempt(name, fn):
 for rel in ("", "users", "hub", "store", "runs", f"runs/{run}", f"users/{folder}"):
     attempt(f"list:{rel}", lambda rel=rel: os.listdir(home / rel))
 for rel in ("store.json", "store/credentials", "hub/jupyterhub.sqlite", "hub/cookie_secret",
-            "hub/proxy_token", f"runs/{run}/summary.json", f"users/{folder}/notebooks/train.ipynb"):
+            "hub/proxy_token", "hub/crypt_key", f"runs/{run}/summary.json",
+            f"users/{folder}/notebooks/train.ipynb"):
     attempt(f"read:{rel}", lambda rel=rel: (home / rel).read_bytes())
 
 from pymongo import MongoClient
@@ -271,7 +272,15 @@ def test_the_first_account_owns_its_folder_and_sees_nothing_else(
     seen = _probe(first, home, python, platform, folder=first)
     # its own folder opens (so the refusals of the other probes are about who asks, not the probe)
     assert seen[f"list:users/{first}"] == "ok" and seen[f"read:users/{first}/notebooks/train.ipynb"] == "ok"
-    for key in ("list:", "list:users", "list:hub", "list:store", "read:store.json", "read:store/credentials"):
+    for key in (
+        "list:",
+        "list:users",
+        "list:hub",
+        "list:store",
+        "read:store.json",
+        "read:store/credentials",
+        "read:hub/crypt_key",  # the key of the users' broker credentials
+    ):
         assert seen[key].startswith("PermissionError"), (key, seen)
     assert seen["store:anonymous"] == "OperationFailure:13", seen
     assert seen["runstore"].startswith("StoreError"), seen
