@@ -25,12 +25,13 @@ from stockbot.errors import StockBotError
 
 log = logging.getLogger(__name__)
 
-# (label, path under the service prefix). The Broker page joins this list when it exists.
+# (label, path under the service prefix)
 NAV: tuple[tuple[str, str], ...] = (
     ("Dashboard", "dashboard"),
     ("New training", "training/new"),
     ("New backtest", "backtest/new"),
     ("Live", "live"),
+    ("Brokers", "settings/brokers"),
 )
 EXTENSIONS = ("tabulator",)
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from panel.viewable import Viewable
 
-from dashboards import backtest_form, live, run_detail, runs_list, training_form
+from dashboards import backtest_form, brokers, live, run_detail, runs_list, training_form
 
 PAGES: dict[str, Callable[[], Viewable]] = {
     "dashboard": runs_list.page,
@@ -14,4 +14,5 @@ PAGES: dict[str, Callable[[], Viewable]] = {
     "backtest/new": backtest_form.page,
     "runs/{run_id}": run_detail.page,
     "live": live.page,
+    "settings/brokers": brokers.page,
 }

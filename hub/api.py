@@ -18,6 +18,7 @@ from typing import Any
 from tornado.web import Finish, RequestHandler
 
 from hub.base import APIHandler, jsonable
+from hub.brokers import broker_routes
 from hub.deps import store
 from hub.live import live_routes
 from hub.reports import NotebookHandler, forget_report, run_zip
@@ -289,5 +290,6 @@ def routes() -> list[tuple[str, type[RequestHandler], dict[str, Any]] | tuple[st
         (rf"/api/artifacts/{RUN}/zip", ZipHandler),
         (rf"/api/artifacts/{RUN}/(.+)", ArtifactHandler),
         *live_routes(),
+        *broker_routes(),
         (r"/api/(.*)", NotFoundHandler),
     ]

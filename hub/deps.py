@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 
+from stockbot.brokers.oauth import FlowStates
 from stockbot.live.store import LiveStore
 from stockbot.store.runs import RunStore
+from stockbot.store.tokens import TokenStore, crypt_key
 
 
 @functools.cache
@@ -22,3 +24,15 @@ def store() -> RunStore:
 def live_store() -> LiveStore:
     """The process's store of live sessions, their orders and fills (the run store's database)."""
     return LiveStore(store().col.database)
+
+
+@functools.cache
+def tokens() -> TokenStore:
+    """Users' broker credentials, encrypted under the platform's key (the service needs one)."""
+    return TokenStore(store().col.database, crypt_key())
+
+
+@functools.cache
+def flow_states() -> FlowStates:
+    """The one-use states of broker connections under way."""
+    return FlowStates(store().col.database)

@@ -27,7 +27,14 @@ RUN = "20261101-120000-backtest-0c0c"
 
 
 def test_the_pages() -> None:
-    assert list(PAGES) == ["dashboard", "training/new", "backtest/new", "runs/{run_id}", "live"]
+    assert list(PAGES) == [
+        "dashboard",
+        "training/new",
+        "backtest/new",
+        "runs/{run_id}",
+        "live",
+        "settings/brokers",
+    ]
     assert dashboards.USER_HEADER == "X-StockBot-User"
 
 

@@ -1,0 +1,98 @@
+"""State of ``/settings/brokers``: the viewer's broker connections (never a secret), connecting by
+OAuth (a link to the service's flow), entering Alpaca API keys instead, and disconnecting."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import param
+
+from dashboards.viewer import Viewer, service_prefix
+from stockbot.errors import StockBotError
+from stockbot.store.tokens import BROKERS, TokenStore
+
+WARN_BEFORE = dt.timedelta(hours=48)  # a Schwab login lasts ~7 days: say so two days ahead
+LABELS = {"alpaca": "Alpaca", "schwab": "Charles Schwab"}
+
+
+def _when(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    t = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+class BrokersState(param.Parameterized):
+    rows = param.List(default=[], doc="one dict per broker: connected, masked account, expiry, warning")
+    message = param.String(default="")
+
+    def __init__(self, viewer: Viewer, tokens: TokenStore, **params: Any) -> None:
+        super().__init__(**params)
+        self.viewer = viewer
+        self.tokens = tokens
+        self.refresh()
+
+    def refresh(self, now: dt.datetime | None = None) -> None:
+        now = now or dt.datetime.now(dt.UTC)
+        rows = []
+        for broker in BROKERS:
+            shown = self.tokens.public(self.viewer.name, broker) or {}
+            ends = _when(shown.get("refresh_expires_at"))
+            warning = None
+            if ends is not None and ends <= now:
+                warning = "the login has expired: connect again (sessions on it stop trading)"
+            elif ends is not None and ends - now <= WARN_BEFORE:
+                warning = f"the login expires {ends:%Y-%m-%d %H:%M} UTC: connect again before then"
+            if shown.get("last_error"):
+                warning = f"re-connect needed: {shown['last_error']}"
+            rows.append(
+                {
+                    "broker": broker,
+                    "label": LABELS[broker],
+                    "connected": bool(shown),
+                    "how": {"oauth": "signed in", "keys": "API keys"}.get(shown.get("kind") or "", ""),
+                    "account": shown.get("account_masked"),
+                    "mode": None if not shown else ("paper" if shown.get("paper") else "live (real money)"),
+                    "expires": shown.get("expires_at"),
+                    "refreshed": shown.get("refreshed_at"),
+                    "warning": warning,
+                }
+            )
+        self.rows = rows
+
+    def connect_url(self, broker: str) -> str:
+        return f"{service_prefix()}api/broker/{broker}/auth"
+
+    def disconnect(self, broker: str) -> str:
+        gone = self.tokens.delete(self.viewer.name, broker)
+        self.message = f"{LABELS[broker]} disconnected." if gone else f"{LABELS[broker]} was not connected."
+        self.refresh()
+        return self.message
+
+    def save_keys(self, key_id: str, secret_key: str, paper: bool) -> bool:
+        """Alpaca API keys instead of signing in: kept encrypted like tokens, never shown again."""
+        key_id, secret_key = key_id.strip(), secret_key.strip()
+        if not key_id or not secret_key:
+            self.message = "Enter both the API key id and its secret."
+            return False
+        if len(key_id) > 64 or len(secret_key) > 128 or not key_id.isalnum():
+            self.message = "That does not look like an Alpaca API key id and secret."
+            return False
+        try:
+            self.tokens.put(
+                self.viewer.name,
+                "alpaca",
+                "keys",
+                {"key_id": key_id, "secret_key": secret_key},
+                paper=paper,
+                account=key_id,
+                refreshed_at=dt.datetime.now(dt.UTC).isoformat(),
+                last_error=None,
+            )
+        except StockBotError as e:
+            self.message = f"Not saved: {e}"
+            return False
+        self.message = f"Alpaca API keys saved ({'paper' if paper else 'live, real money'})."
+        self.refresh()
+        return True

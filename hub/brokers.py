@@ -1,0 +1,112 @@
+"""Connecting a broker account (DESIGN.md §7): OAuth 2 flows run by the service, tokens kept
+encrypted in the store, never shown.
+
+- ``GET api/broker/{alpaca|schwab}/auth``: start a flow for the logged-in hub user: a one-use
+  ``state`` bound to them (and a PKCE verifier where the broker takes one), then a redirect to the
+  broker's consent page. The provider's endpoints, client and redirect URL come from settings.
+- ``GET api/broker/{broker}/callback``: the broker sends the browser back here. The state is used up
+  first, then checked (it must be this user's flow for this broker), then the code is exchanged;
+  any refusal (forged or replayed state, another user's flow, no code, the broker's error) is a 400
+  with the reason, and nothing is stored. On success: a redirect to ``settings/brokers``.
+- ``GET api/broker/status``: each broker, connected or not, with what may be shown (a masked
+  account, paper or live, expiry, last refresh and error).
+- ``DELETE api/broker/{broker}``: disconnect (the stored credentials go).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from tornado.web import RequestHandler
+
+from hub.base import APIHandler, plain
+from hub.deps import flow_states, tokens
+from hub.identity import public_prefix
+from stockbot.brokers.base import BrokerError
+from stockbot.brokers.oauth import exchange, provider
+from stockbot.errors import ConfigError
+from stockbot.store.tokens import BROKERS
+
+log = logging.getLogger(__name__)
+BROKER = rf"({'|'.join(BROKERS)})"
+SCHWAB_REFRESH_DAYS = 7  # a Schwab refresh token lasts about 7 days from the login, refreshing or not
+
+
+class AuthHandler(APIHandler):
+    async def get(self, broker: str) -> None:
+        try:
+            p = await self.call(provider, broker)
+        except ConfigError as e:
+            self.fail(422, str(e))
+        url = await self.call(flow_states().start, self.user.name, p)
+        log.info("%s is connecting %s", self.user.name, broker)
+        self.redirect(url)
+
+
+class CallbackHandler(APIHandler):
+    async def get(self, broker: str) -> None:
+        state = self.get_query_argument("state", None)
+        try:
+            verifier = await self.call(flow_states().finish, self.user.name, broker, state)
+            error = self.get_query_argument("error", None)
+            if error:
+                why = self.get_query_argument("error_description", None) or error
+                raise ConfigError(f"{broker} did not connect the account: {why}")
+            code = self.get_query_argument("code", None)
+            if not code:
+                raise ConfigError(f"the return from {broker} has no code: start connecting again")
+            p = await self.call(provider, broker)
+            granted = await self.call(exchange, p, code, verifier)
+        except ConfigError as e:
+            log.warning("%s: a return from %s was refused: %s", self.user.name, broker, e)
+            self.fail(400, str(e))
+        except BrokerError as e:
+            log.warning("%s: %s", self.user.name, e)
+            self.fail(502, str(e))
+        await self.call(_keep, self.user.name, broker, granted)
+        log.info("%s connected %s", self.user.name, broker)
+        self.redirect(f"{public_prefix().rstrip('/')}/settings/brokers?connected={broker}")
+
+
+def _keep(owner: str, broker: str, granted: dict) -> None:  # type: ignore[type-arg]
+    issued = dt.datetime.fromisoformat(granted["issued_at"])
+    refresh_expires = None
+    if broker == "schwab":
+        refresh_expires = (issued + dt.timedelta(days=SCHWAB_REFRESH_DAYS)).isoformat()
+    tokens().put(
+        owner,
+        broker,
+        "oauth",
+        granted,
+        paper=broker == "alpaca",
+        expires_at=granted.get("expires_at"),
+        refresh_expires_at=refresh_expires,
+        refreshed_at=granted["issued_at"],
+        last_error=None,
+    )
+
+
+class StatusHandler(APIHandler):
+    async def get(self) -> None:
+        out = []
+        for broker in BROKERS:
+            shown = await self.call(tokens().public, self.user.name, broker)
+            out.append({"broker": broker, "connected": shown is not None, **plain(shown or {})})
+        self.write({"brokers": out})
+
+
+class DisconnectHandler(APIHandler):
+    async def delete(self, broker: str) -> None:
+        gone = await self.call(tokens().delete, self.user.name, broker)
+        log.info("%s disconnected %s", self.user.name, broker)
+        self.write({"broker": broker, "disconnected": gone})
+
+
+def broker_routes() -> list[tuple[str, type[RequestHandler]]]:
+    return [
+        (r"/api/broker/status", StatusHandler),
+        (rf"/api/broker/{BROKER}/auth", AuthHandler),
+        (rf"/api/broker/{BROKER}/callback", CallbackHandler),
+        (rf"/api/broker/{BROKER}", DisconnectHandler),
+    ]
