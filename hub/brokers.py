@@ -10,6 +10,8 @@ encrypted in the store, never shown.
   with the reason, and nothing is stored. On success: a redirect to ``settings/brokers``.
 - ``GET api/broker/status``: each broker, connected or not, with what may be shown (a masked
   account, paper or live, expiry, last refresh and error).
+- ``GET api/broker/{broker}/token``: a current access token of the caller's connection (the service
+  is the only refresher), for notebooks and sessions.
 - ``DELETE api/broker/{broker}``: disconnect (the stored credentials go).
 """
 
@@ -23,7 +25,8 @@ from tornado.web import RequestHandler
 from hub.base import APIHandler, plain
 from hub.deps import flow_states, tokens
 from hub.identity import public_prefix
-from stockbot.brokers.base import BrokerError
+from stockbot.brokers.base import AuthExpiredError, BrokerError
+from stockbot.brokers.credentials import access_token
 from stockbot.brokers.oauth import exchange, provider
 from stockbot.errors import ConfigError
 from stockbot.store.tokens import BROKERS
@@ -96,6 +99,21 @@ class StatusHandler(APIHandler):
         self.write({"brokers": out})
 
 
+class TokenHandler(APIHandler):
+    """``GET api/broker/{broker}/token``: a current access token of the caller's own connection
+    (refreshed here when due) for their notebooks and sessions; never the refresh token or the
+    app's secret. 409 with what to do when there is none."""
+
+    async def get(self, broker: str) -> None:
+        try:
+            current = await self.call(
+                access_token, tokens(), self.user.name, broker, lambda: provider(broker)
+            )
+        except (AuthExpiredError, ConfigError) as e:
+            self.fail(409, str(e))
+        self.write({"broker": broker, **current})
+
+
 class DisconnectHandler(APIHandler):
     async def delete(self, broker: str) -> None:
         gone = await self.call(tokens().delete, self.user.name, broker)
@@ -108,5 +126,6 @@ def broker_routes() -> list[tuple[str, type[RequestHandler]]]:
         (r"/api/broker/status", StatusHandler),
         (rf"/api/broker/{BROKER}/auth", AuthHandler),
         (rf"/api/broker/{BROKER}/callback", CallbackHandler),
+        (rf"/api/broker/{BROKER}/token", TokenHandler),
         (rf"/api/broker/{BROKER}", DisconnectHandler),
     ]

@@ -146,6 +146,11 @@ class TokenStore:
             **{k: doc.get(k) for k in PUBLIC},
         }
 
+    def fields(self, owner: str, broker: str) -> dict[str, Any] | None:
+        """The clear fields as stored (the account id unmasked): for the service, not for pages."""
+        doc = self.col.find_one({"_id": self._id(owner, broker)}, {"secret": 0})
+        return None if doc is None else {k: doc.get(k) for k in PUBLIC}
+
     def update_public(self, owner: str, broker: str, **public: Any) -> None:
         unknown = sorted(set(public) - set(PUBLIC))
         if unknown:

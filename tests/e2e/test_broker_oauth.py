@@ -104,9 +104,14 @@ def test_a_user_connects_schwab_and_the_tokens_are_kept_encrypted(
     assert not leaks(hub.home, [issued["access_token"], issued["refresh_token"]])
     # the app's secret is in the admin's settings file only (neither the store nor a log)
     assert [Path(f.split(":")[0]).name for f in leaks(hub.home, ["sb-secret-9f2"])] == ["brokers.json"]
+    # the service hands the owner a current access token (never the refresh token)
+    current = s.get(api(hub, "broker/schwab/token"), timeout=30).json()
+    assert current["access_token"] == issued["access_token"] and "refresh_token" not in current
     # rosa sees none of it
     theirs = browsers["rosa"].get(api(hub, "broker/status"), timeout=30).json()["brokers"]
     assert not any(b["connected"] for b in theirs)
+    r = browsers["rosa"].get(api(hub, "broker/schwab/token"), timeout=30)
+    assert r.status_code == 409 and "has not connected" in r.json()["error"]
 
 
 def test_bad_returns_are_refused_with_the_reason_and_store_nothing(
