@@ -28,7 +28,7 @@ from hub.identity import public_prefix
 from stockbot.brokers.base import AuthExpiredError, BrokerError
 from stockbot.brokers.credentials import access_token
 from stockbot.brokers.oauth import exchange, provider
-from stockbot.errors import ConfigError
+from stockbot.errors import ConfigError, StoreError
 from stockbot.store.tokens import BROKERS
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,8 @@ def _keep(owner: str, broker: str, granted: dict) -> None:  # type: ignore[type-
         broker,
         "oauth",
         granted,
-        paper=broker == "alpaca",
+        # Alpaca's token may be for a paper or a live account: not known until it is used
+        paper=None if broker == "alpaca" else False,
         expires_at=granted.get("expires_at"),
         refresh_expires_at=refresh_expires,
         refreshed_at=granted["issued_at"],
@@ -109,8 +110,11 @@ class TokenHandler(APIHandler):
             current = await self.call(
                 access_token, tokens(), self.user.name, broker, lambda: provider(broker)
             )
-        except (AuthExpiredError, ConfigError) as e:
+        except (AuthExpiredError, ConfigError, StoreError) as e:
             self.fail(409, str(e))
+        except BrokerError as e:  # the broker could not answer now
+            self.set_header("Retry-After", "10")
+            self.fail(503, str(e))
         self.write({"broker": broker, **current})
 
 

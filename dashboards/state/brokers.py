@@ -10,7 +10,7 @@ import param
 
 from dashboards.viewer import Viewer, service_prefix
 from stockbot.errors import StockBotError
-from stockbot.store.tokens import BROKERS, TokenStore
+from stockbot.store.tokens import BROKERS, TokenStore, mask
 
 WARN_BEFORE = dt.timedelta(hours=48)  # a Schwab login lasts ~7 days: say so two days ahead
 LABELS = {"alpaca": "Alpaca", "schwab": "Charles Schwab"}
@@ -21,6 +21,12 @@ def _when(value: Any) -> dt.datetime | None:
         return None
     t = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _mode(shown: dict[str, Any]) -> str | None:
+    if not shown or shown.get("paper") is None:
+        return None  # not connected, or not known yet
+    return "paper" if shown["paper"] else "live (real money)"
 
 
 class BrokersState(param.Parameterized):
@@ -53,7 +59,7 @@ class BrokersState(param.Parameterized):
                     "connected": bool(shown),
                     "how": {"oauth": "signed in", "keys": "API keys"}.get(shown.get("kind") or "", ""),
                     "account": shown.get("account_masked"),
-                    "mode": None if not shown else ("paper" if shown.get("paper") else "live (real money)"),
+                    "mode": _mode(shown),
                     "expires": shown.get("expires_at"),
                     "refreshed": shown.get("refreshed_at"),
                     "warning": warning,
@@ -86,7 +92,7 @@ class BrokersState(param.Parameterized):
                 "keys",
                 {"key_id": key_id, "secret_key": secret_key},
                 paper=paper,
-                account=key_id,
+                account=mask(key_id),  # the key id itself stays sealed
                 refreshed_at=dt.datetime.now(dt.UTC).isoformat(),
                 last_error=None,
             )

@@ -30,6 +30,7 @@ from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
+from pydantic import ValidationError
 
 from stockbot.brokers.base import (
     AuthExpiredError,
@@ -126,7 +127,7 @@ class AlpacaBroker:
             status = e.status_code
             if status == 404:
                 return None
-            if status in (401, 403):
+            if status == 401:  # (a 403 is a business refusal: buying power, a blocked account)
                 raise AuthExpiredError(
                     f"alpaca refused {what} ({status}): {message}; connect the account again"
                 ) from e
@@ -174,6 +175,8 @@ class AlpacaBroker:
             return SubmitResult(Outcome.UNKNOWN, cid, None, f"alpaca answered {e.status_code}: {message}")
         except requests.RequestException as e:
             return SubmitResult(Outcome.UNKNOWN, cid, None, f"no answer from alpaca: {e}")
+        except ValidationError as e:  # it was taken, and its answer could not be read: look it up
+            return SubmitResult(Outcome.UNKNOWN, cid, None, f"alpaca's answer could not be read: {e}")
         self._client_ids[str(placed.id)] = cid
         return SubmitResult(Outcome.ACCEPTED, cid, str(placed.id))
 

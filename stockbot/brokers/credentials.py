@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from stockbot.brokers.base import AuthExpiredError, BrokerError
+from stockbot.brokers.base import AuthExpiredError, BrokerError, RejectedError
 from stockbot.brokers.oauth import Provider, refresh
 from stockbot.store.tokens import TokenStore
 
@@ -44,6 +44,7 @@ def access_token(
     first when it expires within :data:`EARLY`. :class:`AuthExpiredError` says what to do when
     there is none, it cannot be refreshed, or the login ran out."""
     deadline = now() + dt.timedelta(seconds=WAIT_SECONDS)
+    settings: Provider | None = None
     while True:
         shown = tokens.fields(owner, broker)
         secret = tokens.secret(owner, broker)
@@ -59,8 +60,14 @@ def access_token(
             reason = f"the {broker} login ended {login_ends:%Y-%m-%d %H:%M} UTC"
             tokens.update_public(owner, broker, last_error=reason)
             raise AuthExpiredError(f"{reason}: re-connect needed")
+        settings = settings or provider()  # (a setting missing is said before any lease is taken)
         if tokens.lease(owner, broker):
-            return _refresh(tokens, owner, broker, provider(), secret, shown, now)
+            current = tokens.secret(owner, broker) or {}  # another refresh may have ended just now
+            fresh = _when(current.get("expires_at"))
+            if current and (fresh is None or fresh - now() > EARLY):
+                tokens.release(owner, broker)
+                return {"access_token": current["access_token"], "expires_at": current.get("expires_at")}
+            return _refresh(tokens, owner, broker, settings, current or secret, shown, now)
         if now() >= deadline:
             raise BrokerError(f"{broker}: another refresh of {owner}'s token is taking too long; try again")
         sleep(0.2)  # another caller refreshes: take its result
@@ -77,22 +84,25 @@ def _refresh(
 ) -> dict[str, Any]:
     try:
         granted = refresh(p, secret.get("refresh_token") or "")
-    except BrokerError as e:
+    except RejectedError as e:  # the broker says no: only a new login helps
         tokens.update_public(owner, broker, last_error=str(e))
         tokens.release(owner, broker)
         raise AuthExpiredError(f"{broker}: the token could not be refreshed ({e}): re-connect needed") from e
+    except BrokerError:  # the broker could not answer now: try again later, nothing to record
+        tokens.release(owner, broker)
+        raise
     granted.setdefault("refresh_token", secret.get("refresh_token"))  # kept when not rotated
-    tokens.put(
+    kept = tokens.put_refreshed(
         owner,
         broker,
-        "oauth",
         granted,
-        account=shown.get("account"),
-        paper=shown.get("paper"),
         expires_at=granted.get("expires_at"),
-        refresh_expires_at=shown.get("refresh_expires_at"),
         refreshed_at=now().isoformat(),
         last_error=None,
     )
+    if not kept:
+        raise AuthExpiredError(
+            f"the {broker} connection of {owner} changed while it was refreshed: ask again"
+        )
     log.info("refreshed %s's %s token", owner, broker)
     return {"access_token": granted["access_token"], "expires_at": granted.get("expires_at")}

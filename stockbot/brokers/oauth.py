@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import httpx
 from pymongo.database import Database
 
-from stockbot.brokers.base import BrokerError
+from stockbot.brokers.base import RejectedError, TemporaryError
 from stockbot.errors import ConfigError
 from stockbot.store.tokens import BROKERS
 
@@ -120,6 +120,8 @@ class FlowStates:
         """A new flow of ``owner`` with ``p``: the URL to send the browser to."""
         state = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(48) if p.pkce else None
+        too_old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=STATE_MINUTES)
+        self.col.delete_many({"created_at": {"$lt": too_old}})  # flows nobody finished
         self.col.insert_one(
             {
                 "_id": _hash(state),
@@ -172,7 +174,7 @@ def _token_request(p: Provider, form: dict[str, str], http: httpx.Client | None)
     try:
         resp = client.post(p.token_url, data=form, auth=auth, headers={"Accept": "application/json"})
     except httpx.HTTPError as e:
-        raise BrokerError(f"{p.broker}: its token endpoint did not answer: {e}") from e
+        raise TemporaryError(f"{p.broker}: its token endpoint did not answer: {e}") from e
     finally:
         if http is None:
             client.close()
@@ -180,9 +182,11 @@ def _token_request(p: Provider, form: dict[str, str], http: httpx.Client | None)
         body = resp.json()
     except ValueError:
         body = {}
+    if resp.status_code == 429 or resp.status_code >= 500:
+        raise TemporaryError(f"{p.broker}: its token endpoint could not answer now ({resp.status_code})")
     if resp.status_code >= 400 or "access_token" not in body:
         why = body.get("error_description") or body.get("error") or resp.text[:200]
-        raise BrokerError(f"{p.broker} refused the tokens ({resp.status_code}): {why}")
+        raise RejectedError(f"{p.broker} refused the tokens ({resp.status_code}): {why}", body.get("error"))
     now = dt.datetime.now(dt.UTC)
     if body.get("expires_in"):
         body["expires_at"] = (now + dt.timedelta(seconds=float(body["expires_in"]))).isoformat()

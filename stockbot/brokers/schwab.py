@@ -24,6 +24,8 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import httpx
+from authlib.integrations.base_client import OAuthError
+from authlib.oauth2.rfc6749.errors import OAuth2Error
 
 from stockbot.brokers.base import (
     AuthExpiredError,
@@ -41,6 +43,7 @@ from stockbot.execution.records import Order
 from stockbot.execution.venue import Bar
 
 log = logging.getLogger(__name__)
+AUTH_ERRORS = (OAuthError, OAuth2Error)
 
 TIMEOUT_SECONDS = 15.0
 SLACK = dt.timedelta(seconds=5)  # clocks: ours against Schwab's order entry time
@@ -62,7 +65,11 @@ class AmbiguousOrderError(BrokerError):
 
 
 def _time(value: str) -> dt.datetime:
-    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
+    """Schwab's ``2017-04-04T13:30:00+0000`` (fractions of a second too)."""
+    text = str(value)
+    if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():
+        text = f"{text[:-2]}:{text[-2:]}"
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _message(resp: httpx.Response) -> str:
@@ -94,6 +101,7 @@ class SchwabBroker:
         from schwab.utils import Utils
 
         self.client = client
+        self.timeout = dt.timedelta(seconds=timeout)
         self.client.set_timeout(timeout)
         self.ids = ids
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
@@ -128,6 +136,8 @@ class SchwabBroker:
             return fn(*args, **kwargs)
         except httpx.HTTPError as e:
             raise TemporaryError(f"schwab did not answer {what}: {e}") from e
+        except AUTH_ERRORS as e:  # the client's token expired or could not be refreshed
+            raise AuthExpiredError(f"schwab refused {what}: {e}; connect the account again") from e
 
     # ------------------------------------------------------------------ the account
 
@@ -198,20 +208,31 @@ class SchwabBroker:
             resp = self.client.place_order(self.account_hash, spec)
         except httpx.HTTPError as e:
             return SubmitResult(Outcome.UNKNOWN, cid, None, f"no answer from schwab: {e}")
+        except AUTH_ERRORS as e:  # refused before it went out: it is not there
+            self._drop(cid, f"not sent: {e}")
+            raise AuthExpiredError(f"schwab refused the order: {e}; connect the account again") from e
         return self._placed(cid, resp)
+
+    def _drop(self, cid: str, why: str) -> None:
+        """An intent Schwab surely does not have (refused): never searched for, never adopted."""
+        self.ids[cid] = {**self.ids[cid], "refused": why}
 
     def _placed(self, cid: str, resp: httpx.Response) -> SubmitResult:
         """The outcome of a ``place_order`` answer."""
         status = resp.status_code
         if status == 401:
+            self._drop(cid, "refused: 401")
             raise AuthExpiredError("schwab refused the order (401): connect the account again")
         if status == 429 or status >= 500:
             return SubmitResult(Outcome.UNKNOWN, cid, None, f"schwab answered {status}: {_message(resp)}")
         if status >= 400:
-            return SubmitResult(
-                Outcome.REJECTED, cid, None, f"schwab rejected it ({status}): {_message(resp)}"
-            )
-        order_id = self.utils.extract_order_id(resp)
+            why = f"schwab rejected it ({status}): {_message(resp)}"
+            self._drop(cid, why)
+            return SubmitResult(Outcome.REJECTED, cid, None, why)
+        try:
+            order_id = self.utils.extract_order_id(resp)
+        except Exception as e:  # placed, and its receipt could not be read: the lookup finds it
+            return SubmitResult(Outcome.UNKNOWN, cid, None, f"schwab's receipt could not be read: {e}")
         if order_id is None:  # placed, with no receipt: the lookup finds it
             return SubmitResult(Outcome.UNKNOWN, cid, None, "schwab placed it without saying its id")
         self._adopt(cid, order_id)
@@ -237,19 +258,20 @@ class SchwabBroker:
     def _search(self, cid: str, entry: dict[str, Any]) -> int | None:
         """The one order at Schwab that is this intent: entered since it was sent, not adopted by
         another of ours, the same symbol, side, quantity, type and price."""
-        since = dt.datetime.fromisoformat(entry["sent_at"]) - SLACK
+        sent = dt.datetime.fromisoformat(entry["sent_at"])
+        since, until = sent - SLACK, sent + self.timeout + SLACK  # one entered later is not it
         resp = self._request(
             "the orders",
             self.client.get_orders_for_account,
             self.account_hash,
             from_entered_datetime=since,
-            to_entered_datetime=self.now() + SLACK,
+            to_entered_datetime=min(until, self.now() + SLACK),
         )
         taken = {e["order_id"] for k, e in self.ids.items() if k != cid and e.get("order_id") is not None}
         matches = []
         for o in self._json("the orders", resp):
             leg = (o.get("orderLegCollection") or [{}])[0]
-            if o["orderId"] in taken or _time(o["enteredTime"]) < since:
+            if o["orderId"] in taken or not since <= _time(o["enteredTime"]) <= until:
                 continue
             same = (
                 leg.get("instrument", {}).get("symbol") == entry["symbol"]
@@ -273,7 +295,7 @@ class SchwabBroker:
 
     def lookup(self, client_order_id: str) -> BrokerOrder | None:
         entry = self.ids.get(client_order_id)
-        if entry is None:
+        if entry is None or entry.get("refused"):
             return None
         order_id = entry.get("order_id")
         if order_id is None:

@@ -140,11 +140,8 @@ class TokenStore:
         doc = self.col.find_one({"_id": self._id(owner, broker)}, {"secret": 0})
         if doc is None:
             return None
-        return {
-            "broker": broker,
-            "account_masked": mask(doc.get("account")),
-            **{k: doc.get(k) for k in PUBLIC},
-        }
+        shown = {k: doc.get(k) for k in PUBLIC if k != "account"}  # the account id only masked
+        return {"broker": broker, "account_masked": mask(doc.get("account")), **shown}
 
     def fields(self, owner: str, broker: str) -> dict[str, Any] | None:
         """The clear fields as stored (the account id unmasked): for the service, not for pages."""
@@ -156,6 +153,20 @@ class TokenStore:
         if unknown:
             raise ConfigError(f"not a public token field: {unknown}")
         self.col.update_one({"_id": self._id(owner, broker)}, {"$set": {**public, "updated_at": now()}})
+
+    def put_refreshed(self, owner: str, broker: str, secret: dict[str, Any], **public: Any) -> bool:
+        """The refresher's write: new tokens for the connection whose refresh lease it holds.
+        False (nothing written) when the connection went meanwhile (disconnected, or connected
+        again: a new login is not overwritten by the old grant's tokens)."""
+        unknown = sorted(set(public) - set(PUBLIC))
+        if unknown:
+            raise ConfigError(f"not a public token field: {unknown}")
+        sealed = self.fernet.encrypt(json.dumps(secret).encode()).decode()
+        done = self.col.update_one(
+            {"_id": self._id(owner, broker), "refreshing_until": {"$ne": None}},
+            {"$set": {"secret": sealed, "updated_at": now(), "refreshing_until": None, **public}},
+        )
+        return done.modified_count == 1
 
     def delete(self, owner: str, broker: str) -> bool:
         return self.col.delete_one({"_id": self._id(owner, broker)}).deleted_count == 1

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from stockbot.brokers.alpaca import AlpacaBroker
-from stockbot.brokers.base import AuthExpiredError, Outcome, TemporaryError
+from stockbot.brokers.base import AuthExpiredError, Outcome, RejectedError, TemporaryError
 from stockbot.execution import Order
 from tests.servers.alpaca_trading import BY_CLIENT_ID, ORDERS, FakeAlpacaTrading, error
 from tests.servers.http import Request, Response
@@ -108,6 +108,9 @@ def test_rejects_carry_the_brokers_code_and_auth_failures_ask_to_reconnect(alpac
         b.lookup("poor")
     with pytest.raises(AuthExpiredError, match="connect the account again"):
         broker(alpaca, secret_key="wrong").account()
+    alpaca.script("GET", "/v2/account", error(403, 40310000, "account is blocked"))
+    with pytest.raises(RejectedError, match="account is blocked"):  # a 403 is a refusal, not a login
+        b.account()
 
 
 def test_partial_fills_sum_exactly_and_move_the_account(alpaca: FakeAlpacaTrading) -> None:

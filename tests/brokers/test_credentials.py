@@ -11,11 +11,12 @@ import pytest
 from cryptography.fernet import Fernet
 from pymongo.database import Database
 
-from stockbot.brokers.base import AuthExpiredError
+from stockbot.brokers.base import AuthExpiredError, BrokerError
 from stockbot.brokers.credentials import access_token
 from stockbot.brokers.oauth import Provider
 from stockbot.store.db import ensure_indexes
 from stockbot.store.tokens import TokenStore
+from tests.servers.http import Request, Response
 from tests.servers.oauth import FakeOAuthProvider
 
 pytestmark = pytest.mark.timeout(60)
@@ -119,3 +120,24 @@ def test_a_failed_refresh_and_an_ended_login_need_a_new_connection(setup: tuple)
     assert len(oauth.requests_to("/token")) == calls  # not even tried
     with pytest.raises(AuthExpiredError, match="has not connected"):
         access_token(tokens, "bob", "schwab", lambda: p, now=lambda: NOW)
+
+
+def test_a_disconnect_during_a_refresh_is_not_undone_and_a_busy_broker_is_no_lost_login(setup: tuple) -> None:  # type: ignore[type-arg]
+    tokens, p, oauth = setup
+    connect(tokens, oauth, expires_in=30)
+
+    def disconnect_meanwhile(req: Request) -> Response:
+        tokens.delete("alice", "schwab")  # the person disconnects while the refresh is under way
+        return oauth._token(req)
+
+    oauth.script("POST", "/token", disconnect_meanwhile)
+    with pytest.raises(AuthExpiredError, match="changed while it was refreshed"):
+        access_token(tokens, "alice", "schwab", lambda: p, now=lambda: NOW)
+    assert tokens.secret("alice", "schwab") is None  # not brought back by the refresher
+    connect(tokens, oauth, expires_in=30)
+    oauth.script("POST", "/token", Response.json({"error": "temporarily_unavailable"}, status=503))
+    with pytest.raises(BrokerError, match="could not answer now") as err:
+        access_token(tokens, "alice", "schwab", lambda: p, now=lambda: NOW)
+    assert not isinstance(err.value, AuthExpiredError)
+    assert tokens.public("alice", "schwab")["last_error"] is None  # type: ignore[index]  # nothing to re-connect
+    assert tokens.lease("alice", "schwab")  # and the lease was let go

@@ -139,3 +139,15 @@ def test_the_search_window_starts_when_the_order_was_sent(schwab: FakeSchwabTrad
     schwab.place_without_location()
     b.submit(order("new"))
     assert b.lookup("new").broker_order_id == "1002"  # type: ignore[union-attr]
+
+
+def test_a_refused_order_is_never_adopted_later(schwab: FakeSchwabTrading) -> None:
+    """Schwab said no: an identical order that appears afterwards (placed elsewhere) is not it."""
+    from tests.servers.schwab_trading import error
+
+    b = broker(schwab)
+    schwab.script("POST", ORDERS, error(400, "insufficient funds"))
+    res = b.submit(order("no"))
+    assert res.outcome == Outcome.REJECTED and "insufficient funds" in (res.message or "")
+    schwab_client(schwab).place_order(ACCOUNT_HASH, b._spec(order("x")))  # type: ignore[arg-type]
+    assert b.lookup("no") is None and b.ids["no"]["order_id"] is None

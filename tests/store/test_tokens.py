@@ -32,6 +32,7 @@ def test_tokens_are_stored_encrypted_and_read_back_only_with_the_key(db: Databas
     shown = tokens.public("alice", "schwab")
     assert shown is not None and shown["account_masked"] == "••••5678" and shown["paper"] is False
     assert "secret" not in shown and "access_token" not in json.dumps(shown)
+    assert "12345678" not in json.dumps(shown)  # the account id only masked
     with pytest.raises(StoreError, match="cannot be read with this crypt key"):
         TokenStore(db, Fernet.generate_key()).secret("alice", "schwab")
 
