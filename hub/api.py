@@ -168,21 +168,7 @@ class ArchiveHandler(APIHandler):
 
     async def post(self, run_id: str) -> None:
         await self.visible_run(run_id)
-        body = self.body_json() if self.request.body.strip() else {}
-        unknown = sorted(set(body) - {"archived"})
-        if unknown:
-            self.fail(
-                422,
-                "invalid archive request",
-                errors=[{"field": k, "message": "unknown key; valid keys here: archived"} for k in unknown],
-            )
-        archived = body.get("archived", True)
-        if not isinstance(archived, bool):
-            self.fail(
-                422,
-                "invalid archive request",
-                errors=[{"field": "archived", "message": f"must be true or false, got {archived!r}"}],
-            )
+        archived = self.flag_body("archive request", "archived", True)
         try:
             doc = await self.call(store().archive, run_id, archived)
         except RunConflictError as e:

@@ -95,6 +95,26 @@ class APIHandler(HubOAuthenticated, RequestHandler):
             self.fail(400, f"the body must be a JSON object, got {type(body).__name__}")
         return body
 
+    def flag_body(self, what: str, flag: str, default: bool, *, also: tuple[str, ...] = ()) -> bool:
+        """The true/false ``flag`` of a small optional JSON body (``also``: other keys the route
+        reads itself); 422 naming a key it does not know or a value that is not a boolean."""
+        body = self.body_json() if self.request.body.strip() else {}
+        unknown = sorted(set(body) - {flag, *also})
+        if unknown:
+            self.fail(
+                422,
+                f"invalid {what}",
+                errors=[{"field": k, "message": f"unknown key; valid keys here: {flag}"} for k in unknown],
+            )
+        value = body.get(flag, default)
+        if not isinstance(value, bool):
+            self.fail(
+                422,
+                f"invalid {what}",
+                errors=[{"field": flag, "message": f"must be true or false, got {value!r}"}],
+            )
+        return value
+
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A blocking store or file call, run in a thread (the event loop serves everyone). A store
         that cannot be reached (it restarts within seconds under ``make run``) answers 503."""

@@ -55,22 +55,7 @@ class LiveHandler(APIHandler):
         self.write({**session_status(after), "requested": action})  # type: ignore[arg-type]
 
     def flatten_arg(self) -> bool:
-        body = self.body_json() if self.request.body.strip() else {}
-        unknown = sorted(set(body) - {"flatten", "id"})
-        if unknown:
-            self.fail(
-                422,
-                "invalid stop request",
-                errors=[{"field": k, "message": "unknown key; valid keys here: flatten"} for k in unknown],
-            )
-        flatten = body.get("flatten", False)
-        if not isinstance(flatten, bool):
-            self.fail(
-                422,
-                "invalid stop request",
-                errors=[{"field": "flatten", "message": f"must be true or false, got {flatten!r}"}],
-            )
-        return flatten
+        return self.flag_body("stop request", "flatten", False, also=("id",))
 
 
 class StartHandler(LiveHandler):

@@ -98,8 +98,7 @@ class LiveState(param.Parameterized):
     # ------------------------------------------------------------------ reading
 
     def refresh(self) -> None:
-        owner = None if self.viewer.admin else self.viewer.name
-        self.sessions = [status(d) for d in self.store.list(owner, MAX_SESSIONS)]
+        self._list_sessions()
         if self._feed is None or self._feed.id != self.session_id:
             self._feed = SessionFeed(self.store, self.session_id) if self.session_id else None
             self.param.update(orders=[], fills=[])  # another session: nothing of the last one stays
@@ -116,6 +115,10 @@ class LiveState(param.Parameterized):
         if changes.fills or not self.fills:
             update["fills"] = sorted(self._feed.fills.values(), key=lambda f: (f["timestamp"], f["_id"]))
         self.param.update(**update)
+
+    def _list_sessions(self) -> None:
+        owner = None if self.viewer.admin else self.viewer.name
+        self.sessions = [status(d) for d in self.store.list(owner, MAX_SESSIONS)]
 
     def select(self, session_id: str) -> None:
         self.session_id = session_id if SESSION_ID.fullmatch(session_id or "") else ""
@@ -457,9 +460,7 @@ class LiveState(param.Parameterized):
         except StockBotError as e:
             self.param.update(errors=[{"field": "data", "message": str(e)}], message=f"Not started: {e}")
             return None
-        owner = None if self.viewer.admin else self.viewer.name
-        # the list first: the page's selector must know the new session when it is selected
-        self.sessions = [status(d) for d in self.store.list(owner, MAX_SESSIONS)]
+        self._list_sessions()  # first: the page's selector must know the new session when it is selected
         self.param.update(errors=[], session_id=doc["_id"], message=f"Started {doc['_id']}.")
         self.refresh()
         return str(doc["_id"])

@@ -37,6 +37,7 @@ from stockbot.brokers.base import (
     BrokerAccount,
     BrokerFill,
     BrokerOrder,
+    OneAtATime,
     OrderState,
     Outcome,
     RejectedError,
@@ -87,7 +88,7 @@ def _state(status: Any) -> OrderState:
     return _STATES.get(str(value), "accepted")
 
 
-class AlpacaBroker:
+class AlpacaBroker(OneAtATime):  # Alpaca has no batch endpoints
     name = "alpaca"
 
     def __init__(
@@ -180,18 +181,12 @@ class AlpacaBroker:
         self._client_ids[str(placed.id)] = cid
         return SubmitResult(Outcome.ACCEPTED, cid, str(placed.id))
 
-    def submit_many(self, orders: list[Order]) -> list[SubmitResult]:
-        return [self.submit(o) for o in orders]  # Alpaca has no batch endpoint
-
     def _order(self, client_order_id: str) -> Any:
         return self._call(f"order {client_order_id}", self.client.get_order_by_client_id, client_order_id)
 
     def lookup(self, client_order_id: str) -> BrokerOrder | None:
         o = self._order(client_order_id)
         return None if o is None else self._report(o)
-
-    def lookup_many(self, client_order_ids: list[str]) -> dict[str, BrokerOrder]:
-        return {cid: r for cid in client_order_ids if (r := self.lookup(cid)) is not None}
 
     def cancel(self, client_order_id: str) -> bool:
         o = self._order(client_order_id)

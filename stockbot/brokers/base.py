@@ -90,6 +90,22 @@ class AuthExpiredError(BrokerError):
     """The broker's token expired or was revoked: the owner must connect the account again."""
 
 
+class OneAtATime:
+    """For brokers with no batch endpoints: a batch is one request per order."""
+
+    def submit(self, order: Order) -> SubmitResult:
+        raise NotImplementedError
+
+    def lookup(self, client_order_id: str) -> BrokerOrder | None:
+        raise NotImplementedError
+
+    def submit_many(self, orders: list[Order]) -> list[SubmitResult]:
+        return [self.submit(o) for o in orders]
+
+    def lookup_many(self, client_order_ids: list[str]) -> dict[str, BrokerOrder]:
+        return {cid: r for cid in client_order_ids if (r := self.lookup(cid)) is not None}
+
+
 class Broker(Protocol):
     name: str
     paper: bool

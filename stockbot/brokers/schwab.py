@@ -33,6 +33,7 @@ from stockbot.brokers.base import (
     BrokerError,
     BrokerFill,
     BrokerOrder,
+    OneAtATime,
     OrderState,
     Outcome,
     RejectedError,
@@ -82,7 +83,7 @@ def _message(resp: httpx.Response) -> str:
     return str(body)
 
 
-class SchwabBroker:
+class SchwabBroker(OneAtATime):  # one request per order at Schwab
     name = "schwab"
     paper = False
 
@@ -238,9 +239,6 @@ class SchwabBroker:
         self._adopt(cid, order_id)
         return SubmitResult(Outcome.ACCEPTED, cid, str(order_id))
 
-    def submit_many(self, orders: list[Order]) -> list[SubmitResult]:
-        return [self.submit(o) for o in orders]  # one request per order at Schwab
-
     def _adopt(self, cid: str, order_id: int) -> None:
         entry = dict(self.ids[cid])
         entry["order_id"] = int(order_id)
@@ -304,9 +302,6 @@ class SchwabBroker:
                 return None
             self._adopt(client_order_id, order_id)
         return self._report(client_order_id, self._get(int(order_id)))
-
-    def lookup_many(self, client_order_ids: list[str]) -> dict[str, BrokerOrder]:
-        return {cid: r for cid in client_order_ids if (r := self.lookup(cid)) is not None}
 
     def cancel(self, client_order_id: str) -> bool:
         found = self.lookup(client_order_id)

@@ -160,14 +160,12 @@ def preflight(config: LiveConfig, now: pd.Timestamp | None = None) -> LiveConfig
     """What a session of ``config`` needs before it is recorded: the trained run, settings a broker
     can fill, and bars (a :class:`ConfigError` or :class:`DataError` otherwise). Returns the config
     to record: a market session's first decision day fixed in ``data.start``."""
+    r = resolve(config)
     if config.clock.kind == "market":
         now = now if now is not None else pd.Timestamp.now(tz="UTC")
-        r = resolve(config)
-        data = r.data.model_copy(update={"start": first_decision(config, now), "end": None, "cache": False})
-        config = config.model_copy(update={"data": data})
-        timeline(resolve(config), now=now)
-        return config
-    timeline(resolve(config))
+        r.data = r.data.model_copy(update={"start": first_decision(config, now), "end": None, "cache": False})
+        r.config = config = config.model_copy(update={"data": r.data})
+    timeline(r, now=now)
     return config
 
 
@@ -243,7 +241,7 @@ class LiveSession:
         give_up = self.now() + pd.Timedelta(minutes=clock.stale_after_minutes)
         while True:
             try:
-                return timeline(self.r, bars, now=self.now())
+                return timeline(self.r, bars if bars is not None else self.clock.bars(self.now()))
             except ProviderError as e:
                 if self.now() >= give_up:
                     raise
@@ -405,7 +403,8 @@ class LiveSession:
         except (ProviderError, DataError) as e:  # the feed is down or answers badly: wait it out
             self.event(f"the feed failed ({e}); asking again in {self.config.clock.poll_seconds:g} s")
             return
-        times = MarketData.from_frames(bars, self.r.run.pipeline.transform(bars)).timestamps
+        market = MarketData.from_frames(bars, self.r.run.pipeline.transform(bars))
+        times = market.timestamps
         seen = self.times[: max(self.k + 1, 0)]
         if not times[: len(seen)].equals(seen):
             raise DataError(
@@ -415,15 +414,15 @@ class LiveSession:
         if len(times) > len(self.times):
             self.bars, self.times = bars, times
             self._stamps = bars.index.get_level_values("timestamp")
-            self._market = None
+            # the features of every bar loaded: those the tick of the newest bar needs
+            self._market = (len(times) - 1, market)
 
     def _fill_times(self, k: int, n: int) -> list[pd.Timestamp]:
         """The bars the orders decided at bar ``k`` fill at: the next ``n`` bars (a replay's, or
         the exchange's sessions to come)."""
         if self.clock is not None:
             return self.clock.fill_times(self.times[k], n)
-        end = self.end if self.end is not None else len(self.times) - 1
-        return list(self.times[k + 1 : min(k + 1 + n, end + 1)])
+        return list(self.times[k + 1 : k + 1 + n])  # a replay's bars end at its last
 
     def _late_decision(self, when: pd.Timestamp) -> str | None:
         """Why the decision of the bar at ``when`` is skipped: it could not go out before the next

@@ -152,23 +152,9 @@ class LiveStore:
         if changes:
             self.orders.bulk_write([UpdateOne({"_id": k}, {"$set": v}) for k, v in changes.items()])
 
-    def update_order(self, client_order_id: str, status: str, **fields: Any) -> None:
-        at = now()
-        self.orders.update_one(
-            {"_id": client_order_id},
-            {"$set": {"status": status, f"timeline.{status}": at, "updated_at": at, **fields}},
-        )
-
-    def order(self, client_order_id: str) -> dict[str, Any] | None:
-        return self.orders.find_one({"_id": client_order_id})
-
-    def session_orders(
-        self, session_id: str, statuses: tuple[str, ...] | None = None
-    ) -> list[dict[str, Any]]:
-        query: dict[str, Any] = {"session_id": session_id}
-        if statuses:
-            query["status"] = {"$in": list(statuses)}
-        return list(self.orders.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)]))
+    def session_orders(self, session_id: str) -> list[dict[str, Any]]:
+        found = self.orders.find({"session_id": session_id})
+        return list(found.sort([("created_at", ASCENDING), ("_id", ASCENDING)]))
 
     def record_fills(self, session_id: str, fills: list[dict[str, Any]]) -> None:
         """Record the session's fills in one write (a fill recorded again is replaced, not doubled)."""

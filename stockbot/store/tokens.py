@@ -84,6 +84,12 @@ def mask(account: str | None) -> str | None:
     return "•" * max(0, min(len(account) - 4, 6)) + account[-4:]
 
 
+def _check_public(fields: dict[str, Any]) -> None:
+    unknown = sorted(set(fields) - set(PUBLIC))
+    if unknown:
+        raise ConfigError(f"not a public token field: {unknown}; these are: {', '.join(PUBLIC)}")
+
+
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -106,21 +112,21 @@ class TokenStore:
         ``public`` (see :data:`PUBLIC`) in clear."""
         if kind not in KINDS:
             raise ConfigError(f"unknown credential kind {kind!r}; use one of {', '.join(KINDS)}")
-        unknown = sorted(set(public) - set(PUBLIC))
-        if unknown:
-            raise ConfigError(f"not a public token field: {unknown}; these are: {', '.join(PUBLIC)}")
-        sealed = self.fernet.encrypt(json.dumps(secret).encode()).decode()
+        _check_public(public)
         doc = {
             "_id": self._id(owner, broker),
             "owner": owner,
             "broker": broker,
             "kind": kind,
-            "secret": sealed,
+            "secret": self._seal(secret),
             "updated_at": now(),
             "refreshing_until": None,
             **{k: v for k, v in public.items() if k != "kind"},
         }
         self.col.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    def _seal(self, secret: dict[str, Any]) -> str:
+        return self.fernet.encrypt(json.dumps(secret).encode()).decode()
 
     def secret(self, owner: str, broker: str) -> dict[str, Any] | None:
         """The decrypted credentials of ``owner`` for ``broker``; None when not connected."""
@@ -149,22 +155,17 @@ class TokenStore:
         return None if doc is None else {k: doc.get(k) for k in PUBLIC}
 
     def update_public(self, owner: str, broker: str, **public: Any) -> None:
-        unknown = sorted(set(public) - set(PUBLIC))
-        if unknown:
-            raise ConfigError(f"not a public token field: {unknown}")
+        _check_public(public)
         self.col.update_one({"_id": self._id(owner, broker)}, {"$set": {**public, "updated_at": now()}})
 
     def put_refreshed(self, owner: str, broker: str, secret: dict[str, Any], **public: Any) -> bool:
         """The refresher's write: new tokens for the connection whose refresh lease it holds.
         False (nothing written) when the connection went meanwhile (disconnected, or connected
         again: a new login is not overwritten by the old grant's tokens)."""
-        unknown = sorted(set(public) - set(PUBLIC))
-        if unknown:
-            raise ConfigError(f"not a public token field: {unknown}")
-        sealed = self.fernet.encrypt(json.dumps(secret).encode()).decode()
+        _check_public(public)
         done = self.col.update_one(
             {"_id": self._id(owner, broker), "refreshing_until": {"$ne": None}},
-            {"$set": {"secret": sealed, "updated_at": now(), "refreshing_until": None, **public}},
+            {"$set": {"secret": self._seal(secret), "updated_at": now(), "refreshing_until": None, **public}},
         )
         return done.modified_count == 1
 
