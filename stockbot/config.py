@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
@@ -612,14 +613,30 @@ class ClockConfig(StrictModel):
         return self
 
 
+REAL_MONEY = "REAL MONEY"  # what a person types to start a session on a live account
+
+
 class LiveConfig(StrictModel):
-    """A live (paper) session of a trained run. Omitted ``data``, ``costs``, ``risk``,
-    ``execution`` and ``initial_cash`` come from the trained run."""
+    """A live session of a trained run. Omitted ``data``, ``costs``, ``risk``, ``execution`` and
+    ``initial_cash`` come from the trained run.
+
+    ``broker``: ``paper`` (simulated here), ``alpaca`` or ``schwab`` (the owner's connected
+    account). ``account``: Alpaca's ``paper`` or ``live`` endpoint; Schwab has no paper mode, so a
+    Schwab session is always ``live``. A session on a live account trades real money: ``confirm``
+    must be the typed words ``REAL MONEY``."""
 
     name: str | None = Field(default=None, max_length=80)
     policy: ModelRef
     which: Literal["best", "last"] = Field(default="best", description="policy.zip or last.zip")
-    broker: Literal["paper"] = Field(default="paper", description="paper now; alpaca/schwab next")
+    broker: Literal["paper", "alpaca", "schwab"] = Field(
+        default="paper", description="paper (simulated), or your connected alpaca or schwab account"
+    )
+    account: Literal["paper", "live"] = Field(
+        default="paper", description="alpaca: its paper (default) or live endpoint; schwab: live only"
+    )
+    confirm: str | None = Field(
+        default=None, max_length=40, description=f"type {REAL_MONEY} to trade a live account"
+    )
     feed: str | None = Field(default=None, max_length=40, description="the data feed's name, e.g. iex")
     data: DataConfig | None = None
     clock: ClockConfig = ClockConfig()
@@ -638,6 +655,32 @@ class LiveConfig(StrictModel):
                 "costs.fill 'close' fills at the close just seen, which no broker can; use next_open"
             )
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_account(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("account") is None:
+            broker = raw.get("broker", "paper")
+            raw = {**raw, "account": "live" if broker == "schwab" else "paper"}
+        return raw
+
+    @model_validator(mode="after")
+    def _account(self) -> LiveConfig:
+        if self.broker == "paper" and self.account != "paper":
+            raise ValueError("account: the paper broker has no live account; choose alpaca or schwab")
+        if self.broker == "schwab" and self.account != "live":
+            raise ValueError(
+                "account: schwab has no paper mode (use broker: paper with the schwab data provider)"
+            )
+        if self.real_money and self.confirm != REAL_MONEY:
+            raise ValueError(
+                f"confirm: a {self.broker} session on a live account trades real money: type {REAL_MONEY}"
+            )
+        return self
+
+    @property
+    def real_money(self) -> bool:
+        return self.account == "live"
 
 
 # --------------------------------------------------------------------------- loading and saving
@@ -669,6 +712,9 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+_NAMED = re.compile(r"([a-z_][a-z0-9_.]*): (.+)", re.DOTALL)
+
+
 def validation_problems(model: type[BaseModel], err: ValidationError) -> list[dict[str, str | None]]:
     """Each problem of a pydantic error as ``{"field": "a.b", "message": ...}``."""
     problems: list[dict[str, str | None]] = []
@@ -683,6 +729,10 @@ def validation_problems(model: type[BaseModel], err: ValidationError) -> list[di
             given = e.get("input")
             shown = "" if isinstance(given, dict) else f" (got {given!r})"
             message = e["msg"].removeprefix("Value error, ") + shown
+            if where is None:  # a whole-model check names the field it is about as "field: why"
+                named = _NAMED.match(message)
+                if named and named[1].split(".")[0] in model.model_fields:
+                    where, message = named[1], named[2]
         problems.append({"field": where, "message": message})
     return problems
 

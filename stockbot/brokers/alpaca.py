@@ -90,6 +90,7 @@ def _state(status: Any) -> OrderState:
 
 class AlpacaBroker(OneAtATime):  # Alpaca has no batch endpoints
     name = "alpaca"
+    exact_cursor = False
 
     def __init__(
         self,
@@ -102,10 +103,15 @@ class AlpacaBroker(OneAtATime):  # Alpaca has no batch endpoints
         since: dt.datetime | None = None,
         timeout: float = TIMEOUT_SECONDS,
         client: TradingClient | None = None,
+        opening_auction: bool = False,
     ) -> None:
-        """``since``: fills before it are not the session's (its start)."""
+        """``since``: fills before it are not the session's (its start). ``opening_auction``:
+        whole-share market orders go as market-on-open (``opg``: a daily decision filled at the
+        next open; Alpaca takes them only 19:00-09:28 ET); fractional ones stay market DAY (Alpaca
+        takes fractions on nothing else), as do limit orders."""
         self.paper = paper
         self.since = since
+        self.opening_auction = opening_auction
         self.client = client or TradingClient(
             api_key=None if oauth_token else api_key,
             secret_key=None if oauth_token else secret_key,
@@ -162,7 +168,7 @@ class AlpacaBroker(OneAtATime):  # Alpaca has no batch endpoints
                 **common, time_in_force=TimeInForce.DAY, limit_price=round(float(order.limit_price or 0), 2)
             )
         else:
-            req = MarketOrderRequest(**common, time_in_force=TimeInForce.DAY)
+            req = MarketOrderRequest(**common, time_in_force=self.time_in_force(order))
         try:
             placed = self.client.submit_order(req)
         except APIError as e:
@@ -180,6 +186,12 @@ class AlpacaBroker(OneAtATime):  # Alpaca has no batch endpoints
             return SubmitResult(Outcome.UNKNOWN, cid, None, f"alpaca's answer could not be read: {e}")
         self._client_ids[str(placed.id)] = cid
         return SubmitResult(Outcome.ACCEPTED, cid, str(placed.id))
+
+    def time_in_force(self, order: Order) -> TimeInForce:
+        whole = float(order.quantity).is_integer()
+        if self.opening_auction and order.order_type == "market" and whole:
+            return TimeInForce.OPG
+        return TimeInForce.DAY
 
     def _order(self, client_order_id: str) -> Any:
         return self._call(f"order {client_order_id}", self.client.get_order_by_client_id, client_order_id)

@@ -90,6 +90,15 @@ class AuthExpiredError(BrokerError):
     """The broker's token expired or was revoked: the owner must connect the account again."""
 
 
+class AmbiguousOrderError(BrokerError):
+    """Several orders at the broker match one sent with no receipt (Schwab, which has no client
+    order id): a person must decide; the session stops trading that symbol until then."""
+
+    def __init__(self, message: str, symbol: str) -> None:
+        super().__init__(message)
+        self.symbol = symbol
+
+
 class OneAtATime:
     """For brokers with no batch endpoints: a batch is one request per order."""
 
@@ -109,6 +118,9 @@ class OneAtATime:
 class Broker(Protocol):
     name: str
     paper: bool
+    # whether fills_since(cursor) is exact (the paper broker's numbered fills); a real broker's
+    # executions can show up late, out of order: a session then reads them all and keeps their ids
+    exact_cursor: bool
 
     def account(self) -> BrokerAccount: ...
 

@@ -49,6 +49,7 @@ _CAS_TRIES = 20
 class PaperBroker:
     name = "paper"
     paper = True
+    exact_cursor = True
 
     def __init__(
         self,

@@ -28,9 +28,9 @@ from authlib.integrations.base_client import OAuthError
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 
 from stockbot.brokers.base import (
+    AmbiguousOrderError,
     AuthExpiredError,
     BrokerAccount,
-    BrokerError,
     BrokerFill,
     BrokerOrder,
     OneAtATime,
@@ -57,14 +57,6 @@ _ENDED: dict[str, OrderState] = {
 }  # every other status is an order still working at Schwab: "accepted"
 
 
-class AmbiguousOrderError(BrokerError):
-    """Several orders at Schwab match one that was sent with no receipt: a person must decide."""
-
-    def __init__(self, message: str, symbol: str) -> None:
-        super().__init__(message)
-        self.symbol = symbol
-
-
 def _time(value: str) -> dt.datetime:
     """Schwab's ``2017-04-04T13:30:00+0000`` (fractions of a second too)."""
     text = str(value)
@@ -86,6 +78,7 @@ def _message(resp: httpx.Response) -> str:
 class SchwabBroker(OneAtATime):  # one request per order at Schwab
     name = "schwab"
     paper = False
+    exact_cursor = False
 
     def __init__(
         self,

@@ -79,11 +79,14 @@ def start_session(
     from stockbot.live.session import preflight
 
     config = raw if isinstance(raw, LiveConfig) else validate_config(LiveConfig, raw)
-    config = preflight(config, now)  # the run can trade on a broker, and it has bars
     store = store or LiveStore()
+    if config.broker != "paper":
+        check_account(config, owner, store)
+    config = preflight(config, now)  # the run can trade on a broker, and it has bars
     ref = config.policy.run_id or (config.policy.path.name if config.policy.path else "run")
-    name = config.name or f"paper {ref}"
-    doc = store.create(owner, to_plain(config), name=name, mode="paper", broker=config.broker)
+    mode = "live" if config.real_money else "paper"
+    name = config.name or (f"paper {ref}" if config.broker == "paper" else f"{config.broker} {mode} {ref}")
+    doc = store.create(owner, to_plain(config), name=name, mode=mode, broker=config.broker)
     folder = session_dir(doc["_id"])
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(dump_config(config))
@@ -94,6 +97,38 @@ def start_session(
         store.set_fields(doc["_id"], supervisor_pid=pid)
         doc["supervisor_pid"] = pid
     return doc
+
+
+def check_account(config: LiveConfig, owner: str, store: LiveStore) -> None:
+    """A session on a real account: ``owner`` has connected it, no other session of theirs trades
+    it (the broker's positions are one session's to explain), and a replay (yesterday's decisions
+    sent now) goes to a live account only in a rehearsal the admin allowed
+    (``STOCKBOT_BROKER_REHEARSAL=1``: a broker sandbox or a stand-in)."""
+    from stockbot.store.tokens import TokenStore, crypt_key
+
+    broker, mode = config.broker, "live" if config.real_money else "paper"
+    if (
+        config.real_money
+        and config.clock.kind == "replay"
+        and os.environ.get("STOCKBOT_BROKER_REHEARSAL") != "1"
+    ):
+        raise ConfigError.at(
+            "clock.kind",
+            f"a replay would send past decisions to your live {broker} account now; "
+            "use the market clock (an admin may allow replays against a broker sandbox)",
+        )
+    if TokenStore(store.db, crypt_key()).fields(owner, broker) is None:
+        raise ConfigError.at(
+            "broker", f"{owner} has not connected {broker}: connect it on the brokers page first"
+        )
+    other = store.sessions.find_one(
+        {"owner": owner, "broker": broker, "mode": mode, "status": {"$in": ["starting", "running"]}},
+        {"_id": 1},
+    )
+    if other is not None:
+        raise ConfigError.at(
+            "broker", f"session {other['_id']} already trades your {broker} {mode} account; stop it first"
+        )
 
 
 def spawn_supervisor(session_id: str) -> int:

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,16 @@ import pandas as pd
 from stockbot.backtest.engine import trade_row
 from stockbot.backtest.runner import _resolved, check_universe
 from stockbot.backtest.trained import PolicySignal, TrainedRun, load_trained
-from stockbot.brokers.base import Broker, BrokerFill, Outcome, SubmitResult, TemporaryError
+from stockbot.brokers.base import (
+    AmbiguousOrderError,
+    AuthExpiredError,
+    Broker,
+    BrokerFill,
+    BrokerOrder,
+    Outcome,
+    SubmitResult,
+    TemporaryError,
+)
 from stockbot.brokers.paper import PaperBroker
 from stockbot.config import LiveConfig, validate_config
 from stockbot.data import load_bars
@@ -56,7 +65,11 @@ from stockbot.live.folder import SessionFolder, session_dir
 from stockbot.live.journal import Journal
 from stockbot.live.market_clock import MarketClock, check_feed, first_decision
 from stockbot.live.store import LiveStore, now
+from stockbot.live.windows import send_window
 from stockbot.paths import stockbot_home
+
+if TYPE_CHECKING:
+    from stockbot.brokers.connect import Connection
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +101,9 @@ def resolve(config: LiveConfig, which_root: Path | None = None) -> Resolved:
     costs, risk, cash, execution = _resolved(
         run, config.costs, config.risk, config.initial_cash, config.execution
     )
+    if config.broker == "schwab" and execution.fractional_shares:
+        # Schwab takes whole shares only: the shadow is sized the same way, so parity holds
+        execution = execution.model_copy(update={"fractional_shares": False})
     if costs.fill == "close":
         raise ConfigError(
             f"the trained run {Path(path).name} uses costs.fill 'close', which no broker can fill; "
@@ -209,15 +225,13 @@ class LiveSession:
         self.shadow = self._path(limits)
         bench_limits = RiskLimits(self.r.risk.max_gross_leverage, max(self.r.risk.max_position_weight, 1.0))
         self.bench = self._path(bench_limits)
-        self.broker: Broker = PaperBroker(
-            store.db,
-            session_id,
-            self.symbols,
-            costs=self.r.costs,
-            initial_cash=self.r.initial_cash,
-            max_gross_leverage=limits.max_gross_leverage,
-            fractional=self.r.execution.fractional_shares,
-        )
+        self.connection: Connection | None = None
+        self.unusable: AuthExpiredError | None = None  # the account cannot be reached: run() stops
+        try:
+            self.broker: Broker = self._open_broker(limits)
+        except AuthExpiredError as e:
+            self.unusable = e
+        self.applied: set[str] = set()  # a real broker's fills applied (its cursor may shift)
         self.actions = ActionMap(run.config.env.action, len(self.symbols), run.config.env.short)
         self.signal = PolicySignal(run.model, self.actions, run.recurrent)
         self.k = -1  # the last committed bar
@@ -248,6 +262,33 @@ class LiveSession:
                 log.warning("%s: the feed failed (%s); asking again in %g s", self.id, e, clock.poll_seconds)
                 self.sleep(clock.poll_seconds)
 
+    def _open_broker(self, limits: RiskLimits) -> Broker:
+        """The paper broker, or the owner's connected account (its credentials from the store)."""
+        if self.config.broker == "paper":
+            return PaperBroker(
+                self.store.db,
+                self.id,
+                self.symbols,
+                costs=self.r.costs,
+                initial_cash=self.r.initial_cash,
+                max_gross_leverage=limits.max_gross_leverage,
+                fractional=self.r.execution.fractional_shares,
+            )
+        from stockbot.brokers.connect import StoredIds, connect  # the broker SDKs load only here
+        from stockbot.store.tokens import TokenStore, crypt_key
+
+        created = self.doc["created_at"]
+        self.connection = connect(
+            TokenStore(self.store.db, crypt_key()),
+            self.doc["owner"],
+            self.config.broker,
+            paper=not self.config.real_money,
+            ids=StoredIds(self.store.db["broker_order_ids"], self.id),
+            since=created if created.tzinfo else created.replace(tzinfo=dt.UTC),
+            opening_auction=self.clock is not None,
+        )
+        return self.connection.broker
+
     def _path(self, limits: RiskLimits) -> OrderPath:
         return order_path_for(self.symbols, self.r, limits, self.id)
 
@@ -262,6 +303,7 @@ class LiveSession:
             "shadow": self.shadow.snapshot(),
             "bench": self.bench.snapshot(),
             "fill_cursor": self.fill_cursor,
+            "applied": sorted(self.applied),
             "signal": self.signal.snapshot(),
             "reconcile_required": self.reconcile_required,
             "stopping": self.stopping,
@@ -281,6 +323,7 @@ class LiveSession:
         self.shadow.restore(state["shadow"])
         self.bench.restore(state["bench"])
         self.fill_cursor = int(state["fill_cursor"])
+        self.applied = set(state.get("applied", ()))
         self.signal.restore(state["signal"])
         self.reconcile_required = state["reconcile_required"]
         self.stopping = bool(state["stopping"])
@@ -317,35 +360,53 @@ class LiveSession:
         else:
             self.folder.cut_after(None)
             self.folder.write_orders(self.journal.ended_docs())
+            venue = self._venue()
             if self.clock is None:
-                self.event(f"session started: paper broker, replay from {self.times[self.first].date()}")
+                self.event(f"session started: {venue}, replay from {self.times[self.first].date()}")
             else:
                 name, first = self.clock.schedule.name, self.clock.first_day
-                self.event(f"session started: paper broker on the {name} clock, first decision {first}")
+                self.event(f"session started: {venue} on the {name} clock, first decision {first}")
         self.store.set_status(self.id, "running", None, pid=os.getpid(), started_at=dt.datetime.now(dt.UTC))
         beat = _Heartbeat(self.store, self.id)
         beat.start()
         try:
-            while self.status == "running":
-                k = self.first if self.k < 0 else self.k + 1
-                if self.clock is not None:
-                    if not self._await_bar(k):
-                        continue
-                elif self.end is not None and k > self.end:
-                    self.status = "finished"
-                    self.event("replay finished: no more bars", self.times[self.k])
-                    break
-                else:
-                    self._pace()
-                if self.status != "running":
-                    break
-                self.tick(k)
-                self.commit()
+            if self.unusable is not None:
+                raise self.unusable
+            self._trade()
+        except AuthExpiredError as e:  # nothing can be sent or checked: stop, and say why
+            self.status = "failed"
+            left = f"positions and open orders left at {self.config.broker}"
+            self.doc["reason"] = f"{e}; trading stopped, {left}"
+            self.event(self.doc["reason"], self.times[self.k] if self.k >= 0 else None)
         finally:
             beat.stop()
         self.commit()
         self.store.set_status(self.id, self.status, self.doc.get("reason"))
         return self.status
+
+    def _venue(self) -> str:
+        if self.connection is None:
+            return "paper broker"
+        account = "LIVE account (real money)" if self.config.real_money else "paper account"
+        return f"{self.config.broker} {account}"
+
+    def _trade(self) -> None:
+        """Tick bar after bar until the session ends."""
+        while self.status == "running":
+            k = self.first if self.k < 0 else self.k + 1
+            if self.clock is not None:
+                if not self._await_bar(k):
+                    continue
+            elif self.end is not None and k > self.end:
+                self.status = "finished"
+                self.event("replay finished: no more bars", self.times[self.k])
+                break
+            else:
+                self._pace()
+            if self.status != "running":
+                break
+            self.tick(k)
+            self.commit()
 
     def _pace(self) -> None:
         """Replay speed: wait 1/speed seconds between bars, answering requests meanwhile."""
@@ -372,6 +433,8 @@ class LiveSession:
         assert self.clock is not None
         if k < len(self.times):
             return True
+        self._send_due(waiting=True)  # orders held for their send window
+        self.journal.flush()
         day = self.clock.session_of(self.times, k, self.first)
         now = self.now()
         due = self.clock.due(day)
@@ -455,9 +518,12 @@ class LiveSession:
         bar = market.bar(j)
         session = market.session(j)
         self.journal.bar = bar.time
+        self._renew()
         if k == self.first:
             for p in (self.path, self.shadow, self.bench):
                 p.reset(session)
+            if self.connection is not None:  # what the account holds already is the broker's
+                self._reconcile(bar.time)
         else:
             self.broker.on_bar(bar)
             simulated = {f.client_order_id: f for f in self.shadow.fill(bar)}
@@ -504,8 +570,16 @@ class LiveSession:
     # ------------------------------------------------------------------ fills and orders
 
     def _take_fills(self, simulated: dict[str, Fill]) -> list[Fill]:
+        """The broker's fills not applied yet: after the saved cursor on paper; on a real broker
+        every execution since the start, each applied once by its id (an execution the broker
+        reports late, before others already taken, is not lost; one reported twice counts once)."""
         fills, docs = [], []
-        for bf in self.broker.fills_since(self.fill_cursor):
+        exact = self.broker.exact_cursor
+        for bf in self.broker.fills_since(self.fill_cursor if exact else 0):
+            if not exact:
+                if bf.fill_id in self.applied:
+                    continue
+                self.applied.add(bf.fill_id)
             order = self.journal.get(bf.client_order_id)
             if order is None:
                 self.event(f"fill {bf.fill_id} is for an order this session did not send; left alone")
@@ -535,9 +609,11 @@ class LiveSession:
         """Orders due at or before ``when`` have had their bar: record how they ended."""
         due = self.journal.open_due(when)
         sent = [d["_id"] for d in due if d["status"] != "intent" or self.journal.in_doubt(d["_id"])]
-        found = self.broker.lookup_many(sent) if sent else {}
+        found, ambiguous = self._lookup_many(sent)
         for doc in due:
             cid = doc["_id"]
+            if cid in ambiguous:  # a person says which order it is (reconcile)
+                continue
             if doc["status"] == "intent" and cid not in found:
                 self.journal.set(cid, "expired", message="never sent: its fill bar passed")
                 continue
@@ -572,9 +648,8 @@ class LiveSession:
             diff = abs(theirs - ours)
             if diff > 1e-6 * max(1.0, abs(ours)) and diff > in_flight.get(s, 0.0) + 1e-9:
                 problems.append(f"{s}: broker {theirs:g}, session {ours:g}")
-        if problems and not self.reconcile_required:
-            self.reconcile_required = "; ".join(problems)
-            self.event(f"reconcile required, trading stopped: {self.reconcile_required}", when)
+        if problems:
+            self._require_reconcile("; ".join(problems), when)
 
     def _decide(self, market: MarketData, j: int) -> None:
         bar = market.bar(j)
@@ -643,25 +718,37 @@ class LiveSession:
         if the broker does not have it: every broker takes a client order id it already holds as
         that order, never as a second one."""
         self.journal.record(order_to_doc(o) for o in orders)
+        self._send_due()
+
+    def _send_due(self, *, waiting: bool = False) -> None:
+        """Send the orders for the next bar whose send window is open now (a replay's always is;
+        on the market clock, :func:`stockbot.live.windows.send_window`). ``waiting``: between bars,
+        only intents not sent yet are looked at."""
+        if self.k < 0 or not self._has_next(self.k):
+            return
         nxt = self._fill_times(self.k, 1)[0]
+        wanted = ("intent",) if waiting else ("intent", "submitted", "unknown")
         due = [
             o
             for o in self.path.pending
-            if o.fill_time == nxt
-            and self.journal.status(o.client_order_id) in ("intent", "submitted", "unknown")
+            if o.fill_time == nxt and self.journal.status(o.client_order_id) in wanted
         ]
+        due = [o for o in due if self._window_open(o, nxt)]
+        if not due:
+            return
+        self._renew()
         doubtful = [o.client_order_id for o in due if self.journal.in_doubt(o.client_order_id)]
-        held = self.broker.lookup_many(doubtful) if doubtful else {}
+        held, ambiguous = self._lookup_many(doubtful)
         for cid, at_broker in held.items():
             if at_broker.status in ("accepted", "filled"):
                 self.journal.set(cid, "accepted")
             else:  # it ended there (cancelled, say): that id cannot be sent again
                 self.journal.set(cid, at_broker.status, message=at_broker.message)
-        to_send = [o for o in due if o.client_order_id not in held]
+        to_send = [o for o in due if o.client_order_id not in held and o.client_order_id not in ambiguous]
         sent_at = now()
         results = self._submit(to_send)
         unknown = [r.client_order_id for r in results if r.outcome == Outcome.UNKNOWN]
-        resolved = self.broker.lookup_many(unknown) if unknown else {}
+        resolved, _ = self._lookup_many(unknown)
         steps = {"submitted": sent_at}
         for r in results:
             found = resolved.get(r.client_order_id)
@@ -674,6 +761,45 @@ class LiveSession:
                 self.event(f"order {r.client_order_id} rejected: {r.message}", self.times[self.k])
             else:
                 self.journal.set(r.client_order_id, "unknown", steps=steps)
+
+    def _window_open(self, order: Order, fill_time: pd.Timestamp) -> bool:
+        if self.clock is None:
+            return True
+        at = self.now()
+        opens = self.clock.schedule.open(pd.Timestamp(fill_time).date())
+        earliest, latest = send_window(self.config.broker, order, at, opens)
+        return earliest <= at < latest
+
+    def _lookup_many(self, cids: list[str]) -> tuple[dict[str, BrokerOrder], set[str]]:
+        """The orders the broker holds among ``cids``, and those it cannot tell apart from others
+        (Schwab, with no client id): each of those stops trading in its symbol until a person
+        resolves it, and is neither sent again nor taken as absent."""
+        if not cids:
+            return {}, set()
+        try:
+            return self.broker.lookup_many(cids), set()
+        except AmbiguousOrderError:
+            pass
+        found, ambiguous = {}, set()
+        for cid in cids:
+            try:
+                if (at_broker := self.broker.lookup(cid)) is not None:
+                    found[cid] = at_broker
+            except AmbiguousOrderError as e:
+                ambiguous.add(cid)
+                self.journal.set(cid, "unknown", message=str(e))
+                self._require_reconcile(f"{e.symbol}: {e}", self.times[self.k])
+        return found, ambiguous
+
+    def _require_reconcile(self, why: str, when: pd.Timestamp | None) -> None:
+        if not self.reconcile_required:
+            self.reconcile_required = why
+            self.event(f"reconcile required, trading stopped: {why}", when)
+
+    def _renew(self) -> None:
+        """A current access token for a real broker's client (AuthExpiredError if none can be had)."""
+        if self.connection is not None:
+            self.connection.renew()
 
     def _submit(self, orders: list[Order]) -> list[SubmitResult]:
         if not orders:

@@ -10,14 +10,22 @@ service does to a careless client:
 - a client order id seen before answers 422 ``client_order_id must be unique`` (code 40010001);
 - :meth:`accept_then_fail`: the next order is accepted, and the answer is a 504 (or anything else),
   as when a gateway times out after the order went in;
-- any scripted answer (:meth:`ScriptedServer.script`): 429, 5xx, rejects with a broker code.
+- any scripted answer (:meth:`ScriptedServer.script`): 429, 5xx, rejects with a broker code;
+- Alpaca's order rules: an ``opg`` order between 09:28 and 19:00 New York time (by :attr:`clock`)
+  and a fractional quantity on anything but a market DAY order are refused (422, code 42210000).
+
+It takes API keys (``keys``) or OAuth bearer tokens (``bearer``: a function saying which are
+valid, e.g. a local OAuth provider's). ``fill_price`` (a function of the order) makes it execute
+market orders in full when they arrive, as a market that is open would.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.servers.http import Request, Response, ScriptedServer
 
@@ -25,10 +33,16 @@ ORDERS = "/v2/orders"
 BY_CLIENT_ID = "/v2/orders:by_client_order_id"
 FILLS = "/v2/account/activities/FILL"
 OPEN = ("new", "accepted", "partially_filled")
+NEW_YORK = ZoneInfo("America/New_York")
+OPG_REFUSED = (dt.time(9, 28), dt.time(19, 0))  # Alpaca refuses opg orders from 09:28 to 19:00 ET
+
+
+def _stamp(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+    return _stamp(dt.datetime.now(dt.UTC))
 
 
 def error(status: int, code: int, message: str) -> Response:
@@ -36,9 +50,17 @@ def error(status: int, code: int, message: str) -> Response:
 
 
 class FakeAlpacaTrading(ScriptedServer):
-    def __init__(self, cash: float = 100_000.0, keys: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        cash: float = 100_000.0,
+        keys: dict[str, str] | None = None,
+        bearer: Callable[[str], bool] | None = None,
+    ) -> None:
         super().__init__()
         self.keys = dict(keys if keys is not None else {"k": "s"})
+        self.bearer = bearer
+        self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+        self.fill_price: Callable[[dict[str, Any]], float] | None = None
         self.initial_cash = cash
         self.account_id = str(uuid.uuid4())
         self._clear()
@@ -57,7 +79,10 @@ class FakeAlpacaTrading(ScriptedServer):
         self.positions: dict[str, float] = {}
         self.last_price: dict[str, float] = {}
         self.activities: list[dict[str, Any]] = []
+        self.refused: list[dict[str, Any]] = []  # orders refused by the order rules, with when
+        self.received: list[dict[str, Any]] = []  # every order request, with its clock time
         self._fail_after_accept: Response | None = None
+        self._last_fill = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     def reset(self) -> None:
         """Also a fresh account: no orders, positions or activities."""
@@ -95,11 +120,13 @@ class FakeAlpacaTrading(ScriptedServer):
             o["status"] = "filled" if left <= 1e-9 else "partially_filled"
             o["updated_at"] = o["filled_at"] = _now()
             n = len(self.activities) + 1
+            at = max(dt.datetime.now(dt.UTC), self._last_fill + dt.timedelta(microseconds=1))
+            self._last_fill = at
             self.activities.append(
                 {
-                    "id": f"20170404093000000::{n:08d}-0000-4000-8000-000000000000",
+                    "id": f"{at:%Y%m%d%H%M%S%f}::{n:08d}-0000-4000-8000-000000000000",
                     "activity_type": "FILL",
-                    "transaction_time": f"2017-04-04T13:30:{n % 60:02d}.{n:06d}Z",
+                    "transaction_time": _stamp(at),
                     "type": "fill" if left <= 1e-9 else "partial_fill",
                     "price": str(price),
                     "qty": str(qty),
@@ -115,8 +142,22 @@ class FakeAlpacaTrading(ScriptedServer):
     # ------------------------------------------------------------------ the endpoints
 
     def _authorised(self, req: Request) -> bool:
+        auth = req.header("authorization") or ""
+        if auth.startswith("Bearer ") and self.bearer is not None:
+            return self.bearer(auth.removeprefix("Bearer "))
         key, secret = req.header("apca-api-key-id"), req.header("apca-api-secret-key")
         return key is not None and self.keys.get(key) == secret
+
+    def _rule(self, body: dict[str, Any]) -> str | None:
+        """Why Alpaca's order rules refuse ``body``, if they do."""
+        tif, qty = body.get("time_in_force"), float(body["qty"])
+        if tif == "opg":
+            local = self.clock().astimezone(NEW_YORK).time()
+            if OPG_REFUSED[0] <= local < OPG_REFUSED[1]:
+                return "opg orders are accepted only between 19:00 and 09:28 ET"
+        if not qty.is_integer() and (body.get("type") != "market" or tif != "day"):
+            return "fractional orders must be market orders with time_in_force day"
+        return None
 
     def _guard(self, req: Request) -> Response | None:
         if not self._authorised(req):
@@ -182,10 +223,14 @@ class FakeAlpacaTrading(ScriptedServer):
         body = req.json() or {}
         cid = body.get("client_order_id") or str(uuid.uuid4())
         with self._lock:
+            self.received.append({**body, "at": self.clock()})
             if self.by_client_id(cid) is not None:
                 return error(422, 40010001, "client_order_id must be unique")
             if body.get("qty") is None or float(body["qty"]) <= 0:
                 return error(422, 40010001, "qty must be > 0")
+            if (why := self._rule(body)) is not None:
+                self.refused.append({**body, "at": self.clock(), "why": why})
+                return error(422, 42210000, why)
             at = _now()
             order = {
                 "id": str(uuid.uuid4()),
@@ -212,6 +257,8 @@ class FakeAlpacaTrading(ScriptedServer):
             }
             self.orders[order["id"]] = order
             failure, self._fail_after_accept = self._fail_after_accept, None
+        if self.fill_price is not None and order["type"] == "market":
+            self.execute(cid, float(order["qty"]), self.fill_price(order))
         return failure if failure is not None else Response.json(order)
 
     def _list(self, req: Request) -> Response:

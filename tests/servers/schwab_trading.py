@@ -11,12 +11,18 @@ The stand-in keeps one account in memory; orders stay ``WORKING`` until the test
   does this, for an order filled at once, say);
 - :meth:`place_then_fail`: the next order is placed and the answer is a 502;
 - scripted answers (429, 401, rejects with Schwab's error body).
+
+Its clock (entry and execution times) starts in 2017 and moves one second per event, unless
+:meth:`follow_clock` makes it the present. It takes the one ``access_token``, or those ``bearer``
+says are valid (a local OAuth provider's). ``fill_price`` (a function of the order) makes it execute
+market orders in full when they arrive.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from tests.servers.http import Request, Response, ScriptedServer
@@ -36,9 +42,17 @@ def _stamp(t: dt.datetime) -> str:
 
 
 class FakeSchwabTrading(ScriptedServer):
-    def __init__(self, cash: float = 100_000.0, access_token: str = "test-access-token") -> None:
+    def __init__(
+        self,
+        cash: float = 100_000.0,
+        access_token: str = "test-access-token",
+        bearer: Callable[[str], bool] | None = None,
+    ) -> None:
         super().__init__()
         self.access_token = access_token
+        self.bearer = bearer
+        self.fill_price: Callable[[dict[str, Any]], float] | None = None
+        self._present = False
         self.initial_cash = cash
         self._clear()
         self.route("GET", f"{BASE}/accountNumbers", self._numbers)
@@ -64,6 +78,15 @@ class FakeSchwabTrading(ScriptedServer):
 
     # ------------------------------------------------------------------ what tests do
 
+    def follow_clock(self) -> None:
+        """Entry and execution times from the present (for a client that uses its own clock)."""
+        self._present = True
+
+    def _tick(self) -> dt.datetime:
+        later = self.now + dt.timedelta(seconds=1)
+        self.now = max(later, dt.datetime.now(dt.UTC)) if self._present else later
+        return self.now
+
     def place_without_location(self) -> None:
         self._next_place = "no-location"
 
@@ -88,7 +111,7 @@ class FakeSchwabTrading(ScriptedServer):
             o["remainingQuantity"] = o["quantity"] - filled
             o["status"] = "FILLED" if o["remainingQuantity"] <= 1e-9 else "WORKING"
             n = len(o["orderActivityCollection"]) + 1
-            self.now += dt.timedelta(seconds=1)
+            self._tick()
             o["orderActivityCollection"].append(
                 {
                     "activityType": "EXECUTION",
@@ -105,7 +128,8 @@ class FakeSchwabTrading(ScriptedServer):
     # ------------------------------------------------------------------ the endpoints
 
     def _guard(self, req: Request) -> Response | None:
-        if req.header("authorization") != f"Bearer {self.access_token}":
+        token = (req.header("authorization") or "").removeprefix("Bearer ")
+        if token != self.access_token and not (self.bearer is not None and self.bearer(token)):
             return error(401, "Client not authorized")
         return None
 
@@ -141,7 +165,7 @@ class FakeSchwabTrading(ScriptedServer):
         spec = req.json() or {}
         with self._lock:
             order_id = next(self._ids)
-            self.now += dt.timedelta(seconds=1)
+            self._tick()
             leg = spec["orderLegCollection"][0]
             self.orders[order_id] = {
                 **spec,
@@ -156,6 +180,8 @@ class FakeSchwabTrading(ScriptedServer):
                 "orderActivityCollection": [],
             }
             mode, self._next_place = self._next_place, None
+        if self.fill_price is not None and spec.get("orderType") == "MARKET":
+            self.execute(order_id, float(leg["quantity"]), self.fill_price(self.orders[order_id]))
         if mode == "fail":
             return error(502, "Bad Gateway")
         if mode == "no-location":

@@ -1,0 +1,243 @@
+"""Sessions on real brokers, in process: a trained policy trades through Alpaca's stand-in (paper
+endpoint, API keys) and Schwab's (a live account, confirmed, OAuth with a refresh on the way),
+each through its real SDK, and ends with the broker's positions equal to the session's. The
+stand-ins play the market: the test executes each order at the next bar's open (Alpaca's in two
+parts), plus a few basis points, so the shadow's slippage is measured against a known price."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from cryptography.fernet import Fernet
+from pymongo.database import Database
+
+from stockbot.errors import ConfigError
+from stockbot.live.control import start_session
+from stockbot.live.session import LiveSession
+from stockbot.live.store import LiveStore
+from stockbot.store.tokens import TokenStore
+from tests.servers.alpaca_trading import OPEN, FakeAlpacaTrading
+from tests.servers.oauth import FakeOAuthProvider
+from tests.servers.schwab_trading import WORKING, FakeSchwabTrading
+
+pytestmark = pytest.mark.timeout(240)
+CLOCK = {"kind": "replay", "start": "2017-04-03", "end": "2017-04-21"}
+BPS = 4.0  # what the stand-in market's fills cost over the open
+
+
+@pytest.fixture
+def key(monkeypatch: pytest.MonkeyPatch) -> bytes:
+    k = Fernet.generate_key()
+    monkeypatch.setenv("STOCKBOT_CRYPT_KEY", k.decode())
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    return k
+
+
+@pytest.fixture
+def alpaca(key: bytes, live_db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAlpacaTrading]:
+    with FakeAlpacaTrading(keys={"kid-1": "ksecret-1"}) as server:
+        monkeypatch.setenv("STOCKBOT_ALPACA_TRADING_URL", server.url)
+        TokenStore(live_db, key).put("ada", "alpaca", "keys", {"key_id": "kid-1", "secret_key": "ksecret-1"})
+        yield server
+    end_sessions(live_db)
+    TokenStore(live_db, key).delete("ada", "alpaca")
+
+
+@pytest.fixture
+def oauth(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOAuthProvider]:
+    with FakeOAuthProvider("sb-app", "sb-app-secret", "https://127.0.0.1/cb") as provider:
+        for field, value in {
+            "client_id": "sb-app",
+            "client_secret": "sb-app-secret",
+            "redirect_url": "https://127.0.0.1/cb",
+            "authorize_url": f"{provider.url}/authorize",
+            "token_url": f"{provider.url}/token",
+        }.items():
+            monkeypatch.setenv(f"STOCKBOT_SCHWAB_{field.upper()}", value)
+        yield provider
+
+
+@pytest.fixture
+def schwab(
+    key: bytes, live_db: Database, oauth: FakeOAuthProvider, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeSchwabTrading]:
+    def valid(token: str) -> bool:
+        return token in {b["access_token"] for b in oauth.issued}
+
+    with FakeSchwabTrading(access_token="never-issued", bearer=valid) as server:
+        server.follow_clock()
+        monkeypatch.setenv("STOCKBOT_SCHWAB_API_URL", server.url)
+        monkeypatch.setenv("STOCKBOT_BROKER_REHEARSAL", "1")
+        yield server
+    end_sessions(live_db)
+    TokenStore(live_db, key).delete("ada", "schwab")
+
+
+def end_sessions(db: Database) -> None:
+    """Sessions run in process here never record an end: one account takes one session at a time."""
+    LiveStore(db).sessions.update_many({"owner": "ada"}, {"$set": {"status": "stopped"}})
+
+
+def connect_schwab(db: Database, key: bytes, oauth: FakeOAuthProvider, *, refreshable: bool = True) -> None:
+    """Ada's Schwab login: its access token ends within a minute (the session must refresh it)."""
+    if refreshable:
+        oauth.refresh_tokens.add("rt-seed")
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)).isoformat()
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=6)).isoformat()
+    secret = {"access_token": "at-old", "refresh_token": "rt-seed", "expires_at": soon}
+    TokenStore(db, key).put(
+        "ada", "schwab", "oauth", secret, paper=False, expires_at=soon, refresh_expires_at=later
+    )
+
+
+def session(db: Database, run: Path, **config: Any) -> LiveSession:
+    raw = {"policy": {"path": str(run)}, "clock": CLOCK, **config}
+    return LiveSession(LiveStore(db), start_session(raw, "ada", spawn=False)["_id"])
+
+
+def fill_price(s: LiveSession, symbol: str, side: str) -> float:
+    """The stand-in market's price: the next bar's open, BPS worse for the trader."""
+    bar = s.bars.xs(s.times[s.k + 1], level="timestamp")
+    return round(float(bar.loc[symbol, "open"]) * (1 + (BPS if side == "buy" else -BPS) / 1e4), 4)
+
+
+def play(s: LiveSession, execute: Any) -> None:
+    """Every bar of the replay: the session's tick, then the market executes what it was sent."""
+    for k in range(s.first, s.end + 1):
+        s.tick(k)
+        s.commit()
+        if k < s.end:
+            execute()
+
+
+def check_slippage(db: Database, s: LiveSession) -> list[dict[str, Any]]:
+    fills = list(db["fills"].find({"session_id": s.id}))
+    assert fills
+    for f in fills:  # the real fill against the shadow's simulated one, signed against the trader
+        sign = 1.0 if f["side"] == "buy" else -1.0
+        want = sign * (f["price"] - f["simulated_price"]) / f["simulated_price"] * 1e4
+        assert f["slippage_bps"] == pytest.approx(want)
+    return fills
+
+
+def held(s: LiveSession) -> dict[str, float]:
+    p = s.path.portfolio
+    return {sym: float(q) for sym, q in zip(p.symbols, p.qty, strict=True) if q != 0.0}
+
+
+def test_a_session_trades_through_alpacas_paper_endpoint(
+    live_db: Database, trained_run: Path, alpaca: FakeAlpacaTrading
+) -> None:
+    s = session(live_db, trained_run, broker="alpaca")
+    assert s.broker.name == "alpaca" and s.broker.paper
+
+    def execute() -> None:  # each order in two parts: partial fills must sum exactly
+        for o in [o for o in alpaca.orders.values() if o["status"] in OPEN]:
+            qty, price = float(o["qty"]), fill_price(s, o["symbol"], o["side"])
+            alpaca.execute(o["client_order_id"], qty / 2, price)
+            alpaca.execute(o["client_order_id"], qty - qty / 2, price)
+
+    play(s, execute)
+    assert alpaca.positions and {k: v for k, v in alpaca.positions.items() if v} == pytest.approx(held(s))
+    assert s.reconcile_required is None
+    ids = [o["client_order_id"] for o in alpaca.orders.values()]
+    assert len(ids) == len(set(ids))
+    assert {o["side"] for o in alpaca.orders.values()} == {"buy", "sell"}  # the policy's actions vary
+    assert len({o["symbol"] for o in alpaca.orders.values()}) > 1
+    fills = check_slippage(live_db, s)
+    assert len(fills) == 2 * sum(1 for o in alpaca.orders.values() if o["status"] == "filled")
+    bps = [f["slippage_bps"] for f in fills]
+    assert np.mean(bps) == pytest.approx(BPS, abs=6.0) and len(set(np.round(bps, 6))) > 1
+
+
+def test_a_session_trades_a_live_schwab_account_in_whole_shares(
+    live_db: Database, trained_run: Path, schwab: FakeSchwabTrading, oauth: FakeOAuthProvider, key: bytes
+) -> None:
+    with pytest.raises(ConfigError, match="REAL MONEY"):
+        session(live_db, trained_run, broker="schwab")
+    with pytest.raises(ConfigError, match="has not connected schwab"):
+        session(live_db, trained_run, broker="schwab", confirm="REAL MONEY")
+    connect_schwab(live_db, key, oauth)
+    s = session(live_db, trained_run, broker="schwab", confirm="REAL MONEY")
+    assert LiveStore(live_db).get(s.id)["mode"] == "live"
+    with pytest.raises(ConfigError, match="already trades your schwab live account"):
+        session(live_db, trained_run, broker="schwab", confirm="REAL MONEY")
+
+    def execute() -> None:
+        for o in [o for o in schwab.orders.values() if o["status"] in WORKING]:
+            leg = o["orderLegCollection"][0]
+            side = "buy" if leg["instruction"] == "BUY" else "sell"
+            schwab.execute(o["orderId"], o["quantity"], fill_price(s, leg["instrument"]["symbol"], side))
+
+    play(s, execute)
+    # the login was refreshed once by the session (its token ended within a minute), and saved
+    assert len(oauth.issued) == 1
+    saved = TokenStore(live_db, key).secret("ada", "schwab")
+    assert saved is not None and saved["access_token"] == oauth.issued[0]["access_token"]
+    assert schwab.orders and all(float(o["quantity"]).is_integer() for o in schwab.orders.values())
+    assert {k: v for k, v in schwab.positions.items() if v} == pytest.approx(held(s))
+    assert s.reconcile_required is None
+    check_slippage(live_db, s)
+    # the order ids survive the loop: a restarted loop finds every order it sent
+    ids = list(live_db["broker_order_ids"].find({"session_id": s.id}))
+    assert sorted(int(d["entry"]["order_id"]) for d in ids) == sorted(schwab.orders)
+
+
+def test_a_session_whose_login_cannot_be_renewed_stops_and_says_why(
+    live_db: Database, trained_run: Path, schwab: FakeSchwabTrading, oauth: FakeOAuthProvider, key: bytes
+) -> None:
+    connect_schwab(live_db, key, oauth, refreshable=False)  # the provider refuses its refresh token
+    s = session(live_db, trained_run, broker="schwab", confirm="REAL MONEY")
+    assert s.run() == "failed"
+    doc = LiveStore(live_db).get(s.id)
+    assert "connect" in doc["reason"] and "trading stopped" in doc["reason"]
+    assert not schwab.orders
+    shown = TokenStore(live_db, key).public("ada", "schwab")
+    assert shown is not None and shown["last_error"]
+
+
+def test_a_replay_on_a_live_account_needs_a_rehearsal(
+    live_db: Database,
+    trained_run: Path,
+    schwab: FakeSchwabTrading,
+    oauth: FakeOAuthProvider,
+    key: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("STOCKBOT_BROKER_REHEARSAL")
+    connect_schwab(live_db, key, oauth)
+    with pytest.raises(ConfigError, match="clock.kind: a replay would send past decisions") as e:
+        session(live_db, trained_run, broker="schwab", confirm="REAL MONEY")
+    assert e.value.errors[0]["field"] == "clock.kind"
+    with pytest.raises(ConfigError) as e:
+        session(live_db, trained_run, broker="schwab", account="paper")
+    assert e.value.errors[0]["field"] == "account"
+
+
+def test_fills_a_broker_reports_late_or_twice_are_applied_once(
+    live_db: Database, trained_run: Path, alpaca: FakeAlpacaTrading
+) -> None:
+    s = session(live_db, trained_run, broker="alpaca")
+    for k in range(s.first, s.first + 2):
+        s.tick(k)
+        s.commit()
+    opened = [o for o in alpaca.orders.values() if o["status"] in OPEN]
+    assert opened
+    for o in opened:
+        alpaca.execute(o["client_order_id"], float(o["qty"]), fill_price(s, o["symbol"], o["side"]))
+    # the broker lists the executions in another order on the next read, one of them twice
+    alpaca.activities[:] = alpaca.activities[::-1] + alpaca.activities[:1]
+    s.tick(s.first + 2)
+    s.commit()
+    assert {k: v for k, v in alpaca.positions.items() if v} == pytest.approx(held(s))
+    assert s.reconcile_required is None
+    assert live_db["fills"].count_documents({"session_id": s.id}) == len(opened)
+    pd.testing.assert_index_equal(
+        pd.Index(sorted(s.applied)), pd.Index(sorted(a["id"] for a in alpaca.activities[:-1]))
+    )
