@@ -212,7 +212,7 @@ def test_a_replay_on_a_live_account_needs_a_rehearsal(
 ) -> None:
     monkeypatch.delenv("STOCKBOT_BROKER_REHEARSAL")
     connect_schwab(live_db, key, oauth)
-    with pytest.raises(ConfigError, match="clock.kind: a replay would send past decisions") as e:
+    with pytest.raises(ConfigError, match=r"clock\.kind: a replay would send past decisions") as e:
         session(live_db, trained_run, broker="schwab", confirm="REAL MONEY")
     assert e.value.errors[0]["field"] == "clock.kind"
     with pytest.raises(ConfigError) as e:
