@@ -60,8 +60,10 @@ class ExchangeTime:
         stop_at: pd.Timestamp,
         store: LiveStore,
         withheld: dict[str, pd.Timestamp] | None = None,
+        step: pd.Timedelta | None = None,
     ) -> None:
         self.t, self.server, self.csv, self.stop_at, self.store = start, server, csv, stop_at, store
+        self.step = step if step is not None else pd.Timedelta(hours=3)
         self.withheld = withheld or {}
         self.session_id = ""
         day = pd.to_datetime(csv["date"])
@@ -73,8 +75,8 @@ class ExchangeTime:
         return self.t
 
     def sleep(self, seconds: float) -> None:
-        # the loop asks for short naps; three hours pass at least, or the test would take days
-        self.t += max(pd.Timedelta(seconds=seconds), pd.Timedelta(hours=3))
+        # the loop asks for short naps; a step (three hours) passes at least, or the test would take days
+        self.t += max(pd.Timedelta(seconds=seconds), self.step)
         self.publish()
         if self.t >= self.stop_at and self.session_id:
             self.store.request(self.session_id, "stop")

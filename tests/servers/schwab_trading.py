@@ -52,7 +52,7 @@ class FakeSchwabTrading(ScriptedServer):
         self.access_token = access_token
         self.bearer = bearer
         self.fill_price: Callable[[dict[str, Any]], float] | None = None
-        self._present = False
+        self._present: Callable[[], dt.datetime] | None = None
         self.initial_cash = cash
         self._clear()
         self.route("GET", f"{BASE}/accountNumbers", self._numbers)
@@ -78,13 +78,14 @@ class FakeSchwabTrading(ScriptedServer):
 
     # ------------------------------------------------------------------ what tests do
 
-    def follow_clock(self) -> None:
-        """Entry and execution times from the present (for a client that uses its own clock)."""
-        self._present = True
+    def follow_clock(self, clock: Callable[[], dt.datetime] | None = None) -> None:
+        """Entry and execution times from ``clock`` (the present by default), for a client that
+        uses its own clock."""
+        self._present = clock or (lambda: dt.datetime.now(dt.UTC))
 
     def _tick(self) -> dt.datetime:
         later = self.now + dt.timedelta(seconds=1)
-        self.now = max(later, dt.datetime.now(dt.UTC)) if self._present else later
+        self.now = max(later, self._present()) if self._present else later
         return self.now
 
     def place_without_location(self) -> None:
