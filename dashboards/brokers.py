@@ -6,7 +6,8 @@ CSS classes: ``stockbot-brokers`` (the table, a ``<table>``; each row ``stockbot
 ``data-broker`` and ``data-connected``), ``stockbot-broker-connect`` (links),
 ``stockbot-broker-disconnect-<broker>`` (buttons), ``stockbot-alpaca-keys`` (the form: its fields
 ``stockbot-alpaca-key-id``, ``stockbot-alpaca-secret``, ``stockbot-alpaca-paper`` and the button
-``stockbot-alpaca-save``), ``stockbot-brokers-message``; the page is ``stockbot-page-settings-brokers``.
+``stockbot-alpaca-save``), ``stockbot-brokers-message``, ``stockbot-brokers-real-money`` (why live
+accounts are refused here, when they are); the page is ``stockbot-page-settings-brokers``.
 """
 
 from __future__ import annotations
@@ -101,7 +102,11 @@ def view(state: BrokersState, connected: str | None = None) -> Viewable:
         css_classes=["stockbot-alpaca-keys"],
         sizing_mode="stretch_width",
     )
-    return shell(state.viewer, "settings/brokers", TITLE, message, table, pn.Row(*disconnects), keys)
+    refusal = pn.pane.HTML(
+        f'<p style="color:#b00020">{html.escape(state.real_money)}</p>' if state.real_money else "",
+        css_classes=["stockbot-brokers-real-money"],
+    )
+    return shell(state.viewer, "settings/brokers", TITLE, message, refusal, table, pn.Row(*disconnects), keys)
 
 
 def build(viewer: Viewer, connected: str | None = None, tokens: TokenStore | None = None) -> Viewable:

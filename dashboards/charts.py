@@ -182,3 +182,11 @@ def session_chart(curves: pd.DataFrame, series: Sequence[str], title: str) -> An
         )
         layers.append(curve.opts(line_width=3 if i == 0 else 2, line_dash="solid" if i != 1 else "dashed"))
     return hv.Overlay(layers).opts(title=title, **LEGEND_OPTS)
+
+
+def gap_chart(curves: pd.DataFrame, column: str, title: str) -> Any:
+    """One signed dollar series (a session's equity minus its shadow's) with the zero line."""
+    line = _naive(curves[[column]]).hvplot.line(
+        label=column, ylabel="$", yformatter=axis(MONEY_AXIS), **OPTIONS
+    )
+    return (line * hv.HLine(0).opts(color="#888", line_width=1)).opts(title=title, **LEGEND_OPTS)

@@ -1,4 +1,4 @@
-"""``/live``: paper (and, with the brokers, live) sessions of trained runs, as they trade.
+"""``/live``: sessions of trained runs on the paper broker or a connected account, as they trade.
 
 A status bar (PAPER/LIVE badge, broker, market clock, data freshness, engine and risk state,
 heartbeat); the controls (pause entries, resume, stop, stop and flatten, reconcile, and the kill
@@ -7,17 +7,20 @@ exposure, headroom to each risk limit); the session's equity against its shadow 
 buy-and-hold with a drawdown subplot; positions (weight against the policy's target); orders with
 their timeline and slippage against the simulated fill; fills; the latest decision; the event log.
 It refreshes itself; the selected session's id is in the URL (``?session=``). Starting a session
-takes one of the viewer's trained runs and a replay period of the bundled data.
+takes one of the viewer's trained runs, a broker (paper, or their connected Alpaca or Schwab account)
+and a clock (a replay period, or the market's).
 
 CSS classes: ``stockbot-live-select``, ``stockbot-live-start`` (the start form; its fields
-``stockbot-live-run``, ``stockbot-live-from``, ``stockbot-live-to``, ``stockbot-live-speed``,
-``stockbot-live-cash``, ``stockbot-live-name``, the button ``stockbot-live-start-button`` and
-``stockbot-live-errors``), ``stockbot-live-status`` (with ``stockbot-live-badge``, whose
-``data-mode`` is PAPER or LIVE, and ``data-status`` / ``data-risk`` attributes for the engine and
-risk states), ``stockbot-live-message``, the controls ``stockbot-live-pause``, ``-resume``,
-``-stop``, ``-flatten``, ``-reconcile``, ``-kill-confirm`` and ``-kill``, ``stockbot-live-account``,
-``stockbot-live-equity``, ``stockbot-live-drawdown``, ``stockbot-live-positions``,
-``stockbot-live-orders``, ``stockbot-live-fills``, ``stockbot-live-decision`` and
+``stockbot-live-run``, ``stockbot-live-broker``, ``stockbot-live-account-kind``,
+``stockbot-live-confirm``, ``stockbot-live-clock``, ``stockbot-live-feed``, ``stockbot-live-from``,
+``stockbot-live-to``, ``stockbot-live-speed``, ``stockbot-live-cash``, ``stockbot-live-name``, the
+button ``stockbot-live-start-button`` and ``stockbot-live-errors``), ``stockbot-live-status``
+(with ``stockbot-live-badge``, whose ``data-mode`` is PAPER or LIVE, and ``data-status`` /
+``data-risk`` attributes for the engine and risk states), ``stockbot-live-message``, the controls
+``stockbot-live-pause``, ``-resume``, ``-stop``, ``-flatten``, ``-reconcile``, ``-kill-confirm``
+and ``-kill``, ``stockbot-live-account``, ``stockbot-live-equity``, ``stockbot-live-gap`` (the
+cumulative live-minus-shadow equity, on a real broker), ``stockbot-live-drawdown``,
+``stockbot-live-positions``, ``stockbot-live-orders``, ``stockbot-live-fills``, ``stockbot-live-decision`` and
 ``stockbot-live-events``; the page is ``stockbot-page-live``.
 """
 
@@ -32,10 +35,20 @@ import pandas as pd
 import panel as pn
 from panel.viewable import Viewable
 
-from dashboards.charts import drawdown_chart, session_chart
+from dashboards.charts import drawdown_chart, gap_chart, session_chart
 from dashboards.layout import guarded, notice, shell
-from dashboards.state.live import BENCHMARK, KILL_WORD, NOT_FOUND, SESSION, SHADOW, TABLE_ROWS, LiveState
+from dashboards.state.live import (
+    BENCHMARK,
+    GAP,
+    KILL_WORD,
+    NOT_FOUND,
+    SESSION,
+    SHADOW,
+    TABLE_ROWS,
+    LiveState,
+)
 from dashboards.viewer import Viewer
+from stockbot.config import REAL_MONEY
 
 TITLE = "Live"
 REFRESH_MS = 1000
@@ -99,9 +112,34 @@ def _set_table(table: pn.widgets.Tabulator, frame: pd.DataFrame) -> None:
 
 
 def start_form(state: LiveState) -> pn.Card:
-    """A new paper session: a trained run, the replay period and pace, paper money, a name."""
+    """A new session: a trained run; the broker (paper, or the viewer's connected Alpaca or Schwab
+    account, its paper or live endpoint, a live one confirmed by typing REAL MONEY); the clock (a
+    replay period and pace, or the market's, with its feed); the capital; a name."""
     runs = pn.widgets.Select(
         label="Trained run", options=state.trained_runs(), css_classes=["stockbot-live-run"]
+    )
+    broker = pn.widgets.Select(
+        label="Broker",
+        options={"Paper (simulated here)": "paper", "Alpaca": "alpaca", "Charles Schwab": "schwab"},
+        css_classes=["stockbot-live-broker"],
+    )
+    account = pn.widgets.Select(
+        label="Account",
+        options={"paper account": "paper", "LIVE account (real money)": "live"},
+        css_classes=["stockbot-live-account-kind"],
+    )
+    confirm = pn.widgets.TextInput(
+        label=f"Type {REAL_MONEY} to trade a live account",
+        placeholder=REAL_MONEY,
+        css_classes=["stockbot-live-confirm"],
+    )
+    clock = pn.widgets.Select(
+        label="Clock",
+        options={"Replay past bars": "replay", "Market (today's bars, on the exchange's schedule)": "market"},
+        css_classes=["stockbot-live-clock"],
+    )
+    feed = pn.widgets.Select(
+        label="Data feed", options=["alpaca", "schwab", "yahoo"], css_classes=["stockbot-live-feed"]
     )
     first = pn.widgets.TextInput(
         label="Replay from (YYYY-MM-DD)",
@@ -119,12 +157,32 @@ def start_form(state: LiveState) -> pn.Card:
         css_classes=["stockbot-live-speed"],
     )
     cash = pn.widgets.TextInput(
-        label="Paper money ($)", placeholder="the trained run's", css_classes=["stockbot-live-cash"]
+        label="Capital ($)", placeholder="the trained run's", css_classes=["stockbot-live-cash"]
     )
-    name = pn.widgets.TextInput(label="Name", placeholder="paper <run>", css_classes=["stockbot-live-name"])
+    name = pn.widgets.TextInput(
+        label="Name", placeholder="<broker> <run>", css_classes=["stockbot-live-name"]
+    )
     button = pn.widgets.Button(
-        label="Start paper session", color="primary", css_classes=["stockbot-live-start-button"]
+        label="Start session", color="primary", css_classes=["stockbot-live-start-button"]
     )
+
+    def shape(*_: Any) -> None:
+        """Only the fields that apply: Schwab has no paper account, the paper broker no live one."""
+        if broker.value == "schwab":
+            account.value = "live"
+        elif broker.value == "paper":
+            account.value = "paper"
+        account.disabled = broker.value != "alpaca"
+        confirm.visible = account.value == "live"
+        replay = clock.value == "replay"
+        first.visible = last.visible = speed.visible = replay
+        feed.visible = not replay
+        button.label = "Start LIVE session (real money)" if account.value == "live" else "Start session"
+        button.button_type = "danger" if account.value == "live" else "primary"
+
+    for w in (broker, account, clock):
+        w.param.watch(shape, "value")
+    shape()
     errors = pn.pane.HTML(css_classes=["stockbot-live-errors"], styles={"color": "#b00020"})
 
     def show_errors(*_: Any) -> None:
@@ -137,10 +195,19 @@ def start_form(state: LiveState) -> pn.Card:
 
     def start(_: Any) -> None:
         problems = []
-        values: dict[str, Any] = {"run_id": runs.value, "speed": speed.value, "name": name.value.strip()}
+        values: dict[str, Any] = {
+            "run_id": runs.value,
+            "speed": speed.value,
+            "name": name.value.strip(),
+            "broker": broker.value,
+            "account": account.value,
+            "confirm": (confirm.value_input or confirm.value or "").strip(),
+            "clock": clock.value,
+            "feed": feed.value,
+        }
         for key, box in (("start", first), ("end", last)):
             text = box.value.strip()
-            if not text:
+            if not text or clock.value != "replay":
                 continue
             try:
                 values[key] = dt.date.fromisoformat(text)
@@ -164,11 +231,12 @@ def start_form(state: LiveState) -> pn.Card:
     state.param.watch(show_errors, "errors")
     card = pn.Card(
         pn.Row(runs, sizing_mode="stretch_width"),
-        pn.Row(first, last, speed, sizing_mode="stretch_width"),
+        pn.Row(broker, account, confirm, sizing_mode="stretch_width"),
+        pn.Row(clock, first, last, speed, feed, sizing_mode="stretch_width"),
         pn.Row(cash, name, sizing_mode="stretch_width"),
         button,
         errors,
-        title="Start a paper session",
+        title="Start a session",
         collapsed=bool(state.session_id),  # open unless the page shows a session
         css_classes=["stockbot-live-start"],
         sizing_mode="stretch_width",
@@ -233,6 +301,7 @@ def session_view(state: LiveState) -> pn.Column:
     positions = _table("stockbot-live-positions", "positions", 360)
     equity = pn.pane.HoloViews(None, sizing_mode="stretch_width", css_classes=["stockbot-live-equity"])
     drawdown = pn.pane.HoloViews(None, sizing_mode="stretch_width", css_classes=["stockbot-live-drawdown"])
+    gap = pn.pane.HoloViews(None, sizing_mode="stretch_width", css_classes=["stockbot-live-gap"])
     no_curve = pn.pane.Markdown("The equity curve starts at the session's first bar.")
     orders = _table("stockbot-live-orders", "orders")
     fills = _table("stockbot-live-fills", "fills")
@@ -268,7 +337,10 @@ def session_view(state: LiveState) -> pn.Column:
         title = "Equity: session, shadow backtest, buy & hold"
         equity.object = session_chart(curves, SERIES, title) if has else None
         drawdown.object = drawdown_chart(curves, "Drawdown", series=SERIES) if has else None
+        gap_title = "Live minus shadow: what real fills cost against the simulated ones"
+        gap.object = gap_chart(curves, GAP, gap_title) if has and GAP in curves.columns else None
         equity.visible = drawdown.visible = has
+        gap.visible = gap.object is not None
         no_curve.visible = not has
 
     state.param.watch(show, "doc")
@@ -294,6 +366,7 @@ def session_view(state: LiveState) -> pn.Column:
         ),
         no_curve,
         equity,
+        gap,
         drawdown,
         pn.pane.Markdown("#### Latest decision"),
         decision,

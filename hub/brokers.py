@@ -12,7 +12,8 @@ encrypted in the store, never shown.
   account, paper or live, expiry, last refresh and error).
 - ``GET api/broker/{broker}/token``: a current access token of the caller's connection (the service
   is the only refresher), for notebooks and sessions.
-- ``DELETE api/broker/{broker}``: disconnect (the stored credentials go).
+- ``DELETE api/broker/{broker}``: disconnect: the caller's sessions on it stop first (each cancels
+  its open orders), then the stored credentials go.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import logging
 from tornado.web import RequestHandler
 
 from hub.base import APIHandler, plain
-from hub.deps import flow_states, tokens
+from hub.deps import flow_states, live_store, tokens
 from hub.identity import public_prefix
 from stockbot.brokers.base import AuthExpiredError, BrokerError
 from stockbot.brokers.credentials import access_token
 from stockbot.brokers.oauth import exchange, provider
 from stockbot.errors import ConfigError, StoreError
+from stockbot.live.control import disconnect, real_money_refusal
 from stockbot.store.tokens import BROKERS
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,8 @@ class StatusHandler(APIHandler):
         for broker in BROKERS:
             shown = await self.call(tokens().public, self.user.name, broker)
             out.append({"broker": broker, "connected": shown is not None, **plain(shown or {})})
-        self.write({"brokers": out})
+        refusal = real_money_refusal()
+        self.write({"brokers": out, "real_money": {"allowed": refusal is None, "reason": refusal}})
 
 
 class TokenHandler(APIHandler):
@@ -120,9 +123,11 @@ class TokenHandler(APIHandler):
 
 class DisconnectHandler(APIHandler):
     async def delete(self, broker: str) -> None:
-        gone = await self.call(tokens().delete, self.user.name, broker)
-        log.info("%s disconnected %s", self.user.name, broker)
-        self.write({"broker": broker, "disconnected": gone})
+        """The owner's sessions on the account stop first (cancelling their open orders), then
+        the stored credentials go."""
+        done = await self.call(disconnect, self.user.name, broker, tokens(), store=live_store())
+        log.info("%s disconnected %s (sessions stopped: %s)", self.user.name, broker, done["stopped"])
+        self.write(done)
 
 
 def broker_routes() -> list[tuple[str, type[RequestHandler]]]:

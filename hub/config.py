@@ -91,6 +91,7 @@ def configure(c: Any, root: Path) -> None:
         # never the store's address: users reach runs through the service, which checks ownership
         **{k: v for k, v in passed.items() if k != "STOCKBOT_MONGO_URI"},
         "STOCKBOT_HOME": str(home),
+        "STOCKBOT_SPAWNER": spawner,  # live accounts only when it isolates users
         # notebooks in a user's server reach the service directly (their token authenticates them)
         "STOCKBOT_SERVICE_URL": f"{service_url}/services/{SERVICE}/",
         # the user's server's Voila pages ask no public CDN for anything (hub/jupyter/: a template
@@ -98,7 +99,7 @@ def configure(c: Any, root: Path) -> None:
         "JUPYTER_CONFIG_PATH": str(root / "hub" / "jupyter" / "config"),
         "JUPYTER_PATH": str(root / "hub" / "jupyter" / "share"),
     }
-    _service(c, root, home, service_url, passed)
+    _service(c, root, home, service_url, {**passed, "STOCKBOT_SPAWNER": spawner})
 
 
 SERVICE = "stockbot"
@@ -148,7 +149,7 @@ def _service(c: Any, root: Path, home: Path, url: str, passed: dict[str, str]) -
     c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!user", access]
 
 
-SPAWNERS = ("simple", "local-users")
+SPAWNERS = ("simple", "local-users")  # stockbot.live.control.ISOLATING_SPAWNERS: those that isolate
 
 
 def _local_users(c: Any, home: Path, users: Path) -> None:

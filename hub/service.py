@@ -68,6 +68,7 @@ def serve() -> None:
     from dashboards import INCLUDE_HEADERS, PAGES
     from hub.static import routes as library_routes
     from stockbot.jobs import ensure_executor
+    from stockbot.live.control import real_money_refusal
     from stockbot.store.server import ensure_store
     from stockbot.store.tokens import crypt_key
 
@@ -87,6 +88,8 @@ def serve() -> None:
     ]
     pid_file().write_text(str(os.getpid()))
     log.info("StockBot service on http://%s:%d%s/ (public hosts %s)", host, port, prefix, origins)
+    refusal = real_money_refusal()
+    log.info("live (real-money) broker accounts: %s", f"refused: {refusal}" if refusal else "allowed")
     pn.serve(
         PAGES,
         port=port,

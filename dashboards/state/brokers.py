@@ -10,6 +10,8 @@ import param
 
 from dashboards.viewer import Viewer, service_prefix
 from stockbot.errors import StockBotError
+from stockbot.live.control import disconnect, real_money_refusal
+from stockbot.live.store import LiveStore
 from stockbot.store.tokens import BROKERS, TokenStore, mask
 
 WARN_BEFORE = dt.timedelta(hours=48)  # a Schwab login lasts ~7 days: say so two days ahead
@@ -32,6 +34,7 @@ def _mode(shown: dict[str, Any]) -> str | None:
 class BrokersState(param.Parameterized):
     rows = param.List(default=[], doc="one dict per broker: connected, masked account, expiry, warning")
     message = param.String(default="")
+    real_money = param.String(default="", doc="why live accounts are refused here ('' when allowed)")
 
     def __init__(self, viewer: Viewer, tokens: TokenStore, **params: Any) -> None:
         super().__init__(**params)
@@ -66,13 +69,20 @@ class BrokersState(param.Parameterized):
                 }
             )
         self.rows = rows
+        self.real_money = real_money_refusal() or ""
 
     def connect_url(self, broker: str) -> str:
         return f"{service_prefix()}api/broker/{broker}/auth"
 
     def disconnect(self, broker: str) -> str:
-        gone = self.tokens.delete(self.viewer.name, broker)
-        self.message = f"{LABELS[broker]} disconnected." if gone else f"{LABELS[broker]} was not connected."
+        """Stop the viewer's sessions on the account (they cancel their open orders), then forget it."""
+        done = disconnect(self.viewer.name, broker, self.tokens, store=LiveStore(self.tokens.col.database))
+        name = LABELS[broker]
+        self.message = f"{name} disconnected." if done["disconnected"] else f"{name} was not connected."
+        if done["stopped"]:
+            self.message += f" Sessions stopped first: {', '.join(done['stopped'])}."
+        if done["still_stopping"]:
+            self.message += f" Still stopping: {', '.join(done['still_stopping'])}."
         self.refresh()
         return self.message
 

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 NOT_FOUND = "No such live session, or it is not yours."
 KILL_WORD = "KILL"  # typed to arm the kill switch
 SESSION, SHADOW, BENCHMARK = "session", "shadow backtest", "buy & hold"
+GAP = "live minus shadow"  # on a real broker: what its fills cost against the simulated ones
 ORDER_STEPS = ("intent", "submitted", "accepted", "filled")
 ORDER_ENDS = ("filled", "expired", "cancelled", "rejected")
 MAX_SESSIONS = 100
@@ -109,7 +110,7 @@ class LiveState(param.Parameterized):
         if doc is None or changes is None or self._feed is None:
             self.param.update(doc=None, orders=[], fills=[], curves=None)
             return
-        update: dict[str, Any] = {"doc": doc, "curves": self._read_curves()}
+        update: dict[str, Any] = {"doc": doc, "curves": self._read_curves(doc)}
         if changes.orders or not self.orders:
             update["orders"] = sorted(self._feed.orders.values(), key=lambda o: (o["created_at"], o["_id"]))
         if changes.fills or not self.fills:
@@ -138,7 +139,7 @@ class LiveState(param.Parameterized):
     def view(self) -> dict[str, Any]:
         return (self.doc or {}).get("view") or {}
 
-    def _read_curves(self) -> pd.DataFrame | None:
+    def _read_curves(self, doc: dict[str, Any]) -> pd.DataFrame | None:
         folder = session_dir(self.session_id)
         equity = read_path_csv(folder / "equity.csv")
         if equity is None or equity.empty:
@@ -153,6 +154,8 @@ class LiveState(param.Parameterized):
         frame = frame[[c for c in (SESSION, SHADOW, BENCHMARK) if c in frame.columns]]
         for col in list(frame.columns):
             frame[f"{col} drawdown"] = frame[col] / frame[col].cummax() - 1.0
+        if SHADOW in frame.columns and doc.get("broker", "paper") != "paper":
+            frame[GAP] = frame[SESSION] - frame[SHADOW]
         return frame
 
     # ------------------------------------------------------------------ what the page shows
@@ -201,8 +204,11 @@ class LiveState(param.Parameterized):
             heartbeat = "none: the session has ended"
         elif info.get("loop_alive"):
             heartbeat += f" (loop pid {info.get('pid')})"
+        broker = str(doc.get("broker", fmt.MISSING))
+        if broker != "paper" and doc.get("mode"):
+            broker += " · LIVE account, real money" if doc["mode"] == "live" else " · paper account"
         return [
-            ("Broker", str(doc.get("broker", fmt.MISSING))),
+            ("Broker", broker),
             ("Market clock", market),
             ("Data", f"last bar {fmt.timestamp(view.get('bar'))}"),
             ("Engine", engine),
@@ -438,13 +444,23 @@ class LiveState(param.Parameterized):
         return out
 
     def start(self, values: dict[str, Any]) -> str | None:
-        """Start a paper session from the form's values (run_id, start, end, speed, initial_cash,
-        name); its id, or None with :attr:`errors` set."""
-        raw: dict[str, Any] = {"policy": {"run_id": values.get("run_id")}, "broker": "paper"}
-        clock: dict[str, Any] = {"kind": "replay"}
-        for key in ("start", "end", "speed"):
-            if values.get(key) not in (None, ""):
-                clock[key] = values[key]
+        """Start a session from the form's values (run_id, broker, account, confirm, clock, feed,
+        start, end, speed, initial_cash, name); its id, or None with :attr:`errors` set."""
+        raw: dict[str, Any] = {
+            "policy": {"run_id": values.get("run_id")},
+            "broker": values.get("broker") or "paper",
+        }
+        for key in ("account", "confirm"):
+            if values.get(key):
+                raw[key] = values[key]
+        kind = values.get("clock") or "replay"
+        clock: dict[str, Any] = {"kind": kind}
+        if kind == "replay":
+            for key in ("start", "end", "speed"):
+                if values.get(key) not in (None, ""):
+                    clock[key] = values[key]
+        else:  # today's bars from the chosen feed, for the trained run's symbols
+            raw["data"] = {"provider": values.get("feed") or "alpaca", "dataset": None, "symbols": None}
         raw["clock"] = clock
         for key in ("initial_cash", "name"):
             if values.get(key) not in (None, ""):

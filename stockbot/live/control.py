@@ -29,9 +29,11 @@ from stockbot.store.safety import check_storable
 
 log = logging.getLogger(__name__)
 
+ISOLATING_SPAWNERS = ("local-users",)  # hub spawners that run each user's server as their own account
 MAX_RESTARTS = 3
 RESTART_WINDOW = 600.0
 STALE_SECONDS = 30.0
+STOP_WAIT_SECONDS = 30.0  # how long a disconnect waits for the sessions on the account to stop
 
 
 def validate_live(
@@ -99,6 +101,23 @@ def start_session(
     return doc
 
 
+def real_money_refusal() -> str | None:
+    """Why sessions on live accounts are refused on this platform, or None when they are allowed.
+
+    Behind the hub, ``STOCKBOT_SPAWNER`` names how users' servers run: with a spawner that does not
+    isolate them, every server runs as the platform's own account and could read the crypt key and
+    the store (everyone's broker tokens), so no real money is traded. Without the hub (the CLI of
+    the person who runs the platform) it is not set."""
+    spawner = os.environ.get("STOCKBOT_SPAWNER")
+    if spawner is None or spawner in ISOLATING_SPAWNERS:
+        return None
+    return (
+        f"live accounts need a hub that isolates its users (STOCKBOT_SPAWNER=local-users); this one uses "
+        f"{spawner!r}, where every user's server runs as the platform's account and could read its "
+        "crypt key and store: paper accounts only"
+    )
+
+
 def check_account(config: LiveConfig, owner: str, store: LiveStore) -> None:
     """A session on a real account: ``owner`` has connected it, no other session of theirs trades
     it (the broker's positions are one session's to explain), and a replay (yesterday's decisions
@@ -107,6 +126,8 @@ def check_account(config: LiveConfig, owner: str, store: LiveStore) -> None:
     from stockbot.store.tokens import TokenStore, crypt_key
 
     broker, mode = config.broker, "live" if config.real_money else "paper"
+    if config.real_money and (why := real_money_refusal()):
+        raise ConfigError.at("account", why)
     if (
         config.real_money
         and config.clock.kind == "replay"
@@ -129,6 +150,32 @@ def check_account(config: LiveConfig, owner: str, store: LiveStore) -> None:
         raise ConfigError.at(
             "broker", f"session {other['_id']} already trades your {broker} {mode} account; stop it first"
         )
+
+
+def disconnect(
+    owner: str, broker: str, tokens: Any, *, store: LiveStore | None = None, timeout: float | None = None
+) -> dict[str, Any]:
+    """Disconnect ``owner``'s ``broker`` account: first their sessions on it stop (each cancels its
+    open orders at the broker, which needs the credentials still), then the credentials go.
+    Sessions that have not ended within ``timeout`` seconds are named in ``still_stopping`` (their
+    loops stop trading on the next tick, when the credentials are gone)."""
+    store = store or LiveStore()
+    running = [
+        d["_id"]
+        for d in store.sessions.find(
+            {"owner": owner, "broker": broker, "status": {"$in": ["starting", "running"]}}, {"_id": 1}
+        )
+    ]
+    for sid in running:
+        store.request(sid, "stop", by=f"{owner} disconnecting {broker}")
+    deadline = time.monotonic() + (STOP_WAIT_SECONDS if timeout is None else timeout)
+    waiting = list(running)
+    while waiting and time.monotonic() < deadline:
+        waiting = [sid for sid in waiting if (store.get(sid) or {}).get("status") not in ENDED]
+        if waiting:
+            time.sleep(0.2)
+    gone = tokens.delete(owner, broker)
+    return {"broker": broker, "disconnected": gone, "stopped": running, "still_stopping": waiting}
 
 
 def spawn_supervisor(session_id: str) -> int:

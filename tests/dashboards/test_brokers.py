@@ -62,3 +62,30 @@ def test_connections_warnings_keys_and_disconnect(tokens: TokenStore) -> None:
     assert tokens.secret("alice", "schwab") is None and tokens.secret("bob", "alpaca") is not None
     assert state.connect_url("schwab").endswith("api/broker/schwab/auth")
     assert build(ALICE, "schwab", tokens=tokens) is not None
+
+
+def test_disconnect_stops_the_sessions_on_the_account_first(
+    tokens: TokenStore, store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stockbot.live.store import LiveStore
+
+    live = LiveStore(store.col.database)
+    tokens.put("alice", "alpaca", "keys", {"key_id": "PKA1", "secret_key": "s-1"}, paper=True)
+    doc = live.create("alice", {}, name="a", mode="paper", broker="alpaca")
+    live.set_status(doc["_id"], "running", None)
+    other = live.create("alice", {}, name="b", mode="paper", broker="paper")
+    live.set_status(other["_id"], "running", None)
+    state = BrokersState(ALICE, tokens)
+    monkeypatch.setattr("stockbot.live.control.STOP_WAIT_SECONDS", 0.5)  # no loop will answer here
+    message = state.disconnect("alpaca")
+    assert f"Sessions stopped first: {doc['_id']}" in message
+    assert [r["action"] for r in live.get(doc["_id"])["requests"]] == ["stop"]
+    assert live.get(other["_id"])["requests"] == []  # a session on another broker is left alone
+    assert tokens.secret("alice", "alpaca") is None
+
+    monkeypatch.setenv("STOCKBOT_SPAWNER", "simple")
+    state.refresh()
+    assert "isolates its users" in state.real_money
+    monkeypatch.setenv("STOCKBOT_SPAWNER", "local-users")
+    state.refresh()
+    assert state.real_money == ""

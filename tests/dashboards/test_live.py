@@ -131,3 +131,26 @@ def test_the_start_form_refuses_with_fields_then_starts_a_session(store: RunStor
     state.refresh()
     assert state.doc["status"] == "finished" and state.doc["name"] == "x"
     assert len(state.fills) > 0 and [s["id"] for s in state.sessions] == [sid]
+
+
+def test_the_start_form_takes_a_broker_and_guards_real_money(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("STOCKBOT_CRYPT_KEY", Fernet.generate_key().decode())
+    live = LiveStore(store.col.database)
+    run_id = register_trained_run(store, "alice")
+    state = LiveState(ALICE, store=live, runs=store)
+
+    def refused(**values: object) -> list[str]:
+        assert state.start({"run_id": run_id, **values}) is None
+        return [f"{e['field']}: {e['message']}" for e in state.errors]
+
+    assert refused(broker="alpaca")[0].startswith("broker: alice has not connected alpaca")
+    assert refused(broker="schwab", account="live")[0].startswith("confirm: ")
+    monkeypatch.setenv("STOCKBOT_SPAWNER", "simple")
+    assert "isolates its users" in refused(broker="schwab", account="live", confirm="REAL MONEY")[0]
+    # a market clock reads today's bars from the chosen feed, not the bundled data
+    assert refused(clock="market", feed="sample")[0].startswith("data.provider")
+    assert live.list() == []

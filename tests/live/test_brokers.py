@@ -17,8 +17,11 @@ import pytest
 from cryptography.fernet import Fernet
 from pymongo.database import Database
 
+from dashboards.state.live import GAP, LiveState
+from dashboards.viewer import Viewer
 from stockbot.errors import ConfigError
 from stockbot.live.control import start_session
+from stockbot.live.folder import session_dir
 from stockbot.live.session import LiveSession
 from stockbot.live.store import LiveStore
 from stockbot.store.tokens import TokenStore
@@ -154,6 +157,17 @@ def test_a_session_trades_through_alpacas_paper_endpoint(
     assert len(fills) == 2 * sum(1 for o in alpaca.orders.values() if o["status"] == "filled")
     bps = [f["slippage_bps"] for f in fills]
     assert np.mean(bps) == pytest.approx(BPS, abs=6.0) and len(set(np.round(bps, 6))) > 1
+
+    # /live: the cumulative live-minus-shadow line, and each fill against its simulated price
+    state = LiveState(Viewer("ada", False), s.id, store=LiveStore(live_db))
+    assert state.badge() == "PAPER" and ("Broker", "alpaca · paper account") in state.status_items()
+    folder = session_dir(s.id)
+    equity, shadow = pd.read_csv(folder / "equity.csv"), pd.read_csv(folder / "shadow.csv")
+    gap = equity["equity"].to_numpy() - shadow["equity"].to_numpy()
+    np.testing.assert_allclose(state.curves[GAP].to_numpy(), gap)
+    assert np.any(gap != 0.0)  # real fills differ from the simulated ones
+    table = state.fills_table()
+    assert len(table) == len(fills) and table["slippage vs model"].str.endswith("bps").all()
 
 
 def test_a_session_trades_a_live_schwab_account_in_whole_shares(
