@@ -10,13 +10,12 @@ the app's secret in its clients: a Schwab client gets the current access token b
 :class:`~stockbot.brokers.base.AuthExpiredError`, which stops the session with the reason.
 
 Where the brokers are: their real hosts, unless the admin points them elsewhere (a sandbox, or the
-test suite's local stand-ins) with ``STOCKBOT_ALPACA_TRADING_URL`` / ``STOCKBOT_SCHWAB_API_URL``.
+test suite's local stand-ins): :func:`stockbot.brokers.oauth.broker_url`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from pymongo.collection import Collection
 from stockbot.brokers.alpaca import AlpacaBroker
 from stockbot.brokers.base import AuthExpiredError, Broker
 from stockbot.brokers.credentials import access_token
-from stockbot.brokers.oauth import provider
+from stockbot.brokers.oauth import broker_url, provider
 from stockbot.brokers.schwab import SchwabBroker
 from stockbot.errors import ConfigError
 from stockbot.store.tokens import TokenStore
@@ -130,7 +129,7 @@ def connect(
         raise AuthExpiredError(f"{owner} has not connected {broker}: connect it on the brokers page")
     kind = str(shown.get("kind"))
     if broker == "alpaca":
-        url = os.environ.get("STOCKBOT_ALPACA_TRADING_URL") or None
+        url = broker_url("alpaca")
         if kind == "keys":
             adapter: Broker = AlpacaBroker(
                 api_key=secret["key_id"],
@@ -178,7 +177,7 @@ def _schwab(
 
     # no app secret either: it is for refreshing, which only the refresher does
     client = client_from_access_functions(app.client_id, "", read, write)
-    base = os.environ.get("STOCKBOT_SCHWAB_API_URL")
+    base = broker_url("schwab")
     if base:
         client.session._transport = HostTransport(base)
         client.session._mounts = {}  # the environment's proxies would be chosen before it

@@ -45,6 +45,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "basic_auth": False,  # in the form
     },
 }
+ENDPOINTS = {"alpaca": "trading_url", "schwab": "api_url"}  # an admin's override of the API host
 FIELDS = (
     "client_id",
     "client_secret",
@@ -74,19 +75,8 @@ def provider(broker: str, home: Any = None) -> Provider:
     """``broker``'s OAuth settings; a :class:`ConfigError` naming what is missing."""
     if broker not in BROKERS:
         raise ConfigError(f"unknown broker {broker!r}; use one of {', '.join(BROKERS)}")
-    from stockbot.paths import stockbot_home
-
-    settings = {**DEFAULTS[broker]}
-    path = (home or stockbot_home()) / "hub" / "brokers.json"
-    if path.is_file():
-        try:
-            saved = json.loads(path.read_text()).get(broker) or {}
-        except (ValueError, AttributeError) as e:
-            raise ConfigError(f"{path} is not a JSON object of broker settings: {e}") from e
-        unknown = sorted(set(saved) - set(FIELDS))
-        if unknown:
-            raise ConfigError(f"{path}: {broker}: unknown settings {unknown}; these are: {', '.join(FIELDS)}")
-        settings.update(saved)
+    settings = {**DEFAULTS[broker], **_saved(broker, home)}
+    path = _settings_file(home)
     for field in FIELDS:
         value = os.environ.get(f"STOCKBOT_{broker.upper()}_{field.upper()}")
         if value is not None:
@@ -98,6 +88,36 @@ def provider(broker: str, home: Any = None) -> Provider:
         names = ", ".join(f"STOCKBOT_{broker.upper()}_{f.upper()}" for f in missing)
         raise ConfigError(f"{broker} is not set up for connecting accounts: set {names} (or {path})")
     return Provider(broker=broker, **{f: settings[f] for f in FIELDS})
+
+
+def _settings_file(home: Any = None) -> Any:
+    from stockbot.paths import stockbot_home
+
+    return (home or stockbot_home()) / "hub" / "brokers.json"
+
+
+def _saved(broker: str, home: Any = None) -> dict[str, Any]:
+    """``broker``'s settings in ``brokers.json`` (empty when there is none)."""
+    path = _settings_file(home)
+    if not path.is_file():
+        return {}
+    try:
+        saved = json.loads(path.read_text()).get(broker) or {}
+    except (ValueError, AttributeError) as e:
+        raise ConfigError(f"{path} is not a JSON object of broker settings: {e}") from e
+    allowed = (*FIELDS, ENDPOINTS[broker])
+    unknown = sorted(set(saved) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{path}: {broker}: unknown settings {unknown}; these are: {', '.join(allowed)}")
+    return dict(saved)
+
+
+def broker_url(broker: str, home: Any = None) -> str | None:
+    """Where ``broker``'s trading API is, when not at its real host (a sandbox, or the test suite's
+    stand-in): ``STOCKBOT_ALPACA_TRADING_URL`` / ``STOCKBOT_SCHWAB_API_URL``, or ``trading_url`` /
+    ``api_url`` in ``brokers.json``."""
+    field = ENDPOINTS[broker]
+    return os.environ.get(f"STOCKBOT_{broker.upper()}_{field.upper()}") or _saved(broker, home).get(field)
 
 
 def _challenge(verifier: str) -> str:

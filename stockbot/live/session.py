@@ -373,6 +373,7 @@ class LiveSession:
             if self.unusable is not None:
                 raise self.unusable
             self._trade()
+            self._settle()
         except AuthExpiredError as e:  # nothing can be sent or checked: stop, and say why
             self.status = "failed"
             left = f"positions and open orders left at {self.config.broker}"
@@ -383,6 +384,16 @@ class LiveSession:
         self.commit()
         self.store.set_status(self.id, self.status, self.doc.get("reason"))
         return self.status
+
+    def _settle(self) -> None:
+        """A real broker may have filled orders after the last bar (a stop cancels only what is
+        still open): the session ends holding what the account holds from its orders."""
+        if self.connection is None or self.k < 0:
+            return
+        fills = self._take_fills({})
+        if fills:
+            self.folder.append_trades([trade_row(f) for f in fills])
+            self.event(f"{len(fills)} fills after the last bar taken at the end", self.times[self.k])
 
     def _venue(self) -> str:
         if self.connection is None:
