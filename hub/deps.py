@@ -35,4 +35,4 @@ def tokens() -> TokenStore:
 @functools.cache
 def flow_states() -> FlowStates:
     """The one-use states of broker connections under way."""
-    return FlowStates(store().col.database)
+    return FlowStates(store().col.database, crypt_key())

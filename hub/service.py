@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import signal
 import sys
@@ -116,11 +117,29 @@ def serve() -> None:
     )
 
 
+class RedactQuery(logging.Filter):
+    """Access log lines without the values of an OAuth return's ``code`` and ``state`` (or a
+    token's): the broker sends them in the callback's query string."""
+
+    SECRET = re.compile(r"\b(code|state|token|access_token|refresh_token)=[^&\s]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(
+                self.SECRET.sub(r"\1=[redacted]", a) if isinstance(a, str) else a for a in args
+            )
+        elif isinstance(record.msg, str):
+            record.msg = self.SECRET.sub(r"\1=[redacted]", record.msg)
+        return True
+
+
 def main() -> None:
     from stockbot.paths import private_umask
 
     private_umask()  # cookie secrets, cached reports and the daemons it starts stay private
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s %(levelname)s] %(message)s")
+    logging.getLogger("tornado.access").addFilter(RedactQuery())
     # a hub started from a non-interactive shell ignores SIGINT, and its services inherit that
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

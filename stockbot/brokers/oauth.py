@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from cryptography.fernet import Fernet
 from pymongo.database import Database
 
 from stockbot.brokers.base import RejectedError, TemporaryError
@@ -131,10 +132,12 @@ def _hash(state: str) -> str:
 
 class FlowStates:
     """One-use ``state`` values of flows under way (``oauth_states``): stored hashed, bound to the
-    hub user and the broker, good for :data:`STATE_MINUTES`."""
+    hub user and the broker, good for :data:`STATE_MINUTES`; a PKCE verifier is stored encrypted
+    under the platform's key."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, key: bytes) -> None:
         self.col = db["oauth_states"]
+        self.fernet = Fernet(key)
 
     def start(self, owner: str, p: Provider) -> str:
         """A new flow of ``owner`` with ``p``: the URL to send the browser to."""
@@ -147,7 +150,7 @@ class FlowStates:
                 "_id": _hash(state),
                 "owner": owner,
                 "broker": p.broker,
-                "verifier": verifier,
+                "verifier": None if verifier is None else self.fernet.encrypt(verifier.encode()).decode(),
                 "created_at": dt.datetime.now(dt.UTC),
             }
         )
@@ -181,7 +184,8 @@ class FlowStates:
         created = created if created.tzinfo else created.replace(tzinfo=dt.UTC)
         if dt.datetime.now(dt.UTC) - created > dt.timedelta(minutes=STATE_MINUTES):
             raise ConfigError(f"this connection request is older than {STATE_MINUTES} minutes: start again")
-        return doc["verifier"]
+        sealed = doc.get("verifier")
+        return None if sealed is None else self.fernet.decrypt(sealed.encode()).decode()
 
 
 def _token_request(p: Provider, form: dict[str, str], http: httpx.Client | None) -> dict[str, Any]:

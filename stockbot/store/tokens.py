@@ -118,15 +118,17 @@ class TokenStore:
             "owner": owner,
             "broker": broker,
             "kind": kind,
-            "secret": self._seal(secret),
+            "secret": self._seal(self._id(owner, broker), secret),
             "updated_at": now(),
             "refreshing_until": None,
             **{k: v for k, v in public.items() if k != "kind"},
         }
         self.col.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
-    def _seal(self, secret: dict[str, Any]) -> str:
-        return self.fernet.encrypt(json.dumps(secret).encode()).decode()
+    def _seal(self, key: str, secret: dict[str, Any]) -> str:
+        """``secret`` encrypted with the connection it belongs to inside: a sealed secret copied
+        onto another user's document does not open there."""
+        return self.fernet.encrypt(json.dumps({"for": key, "secret": secret}).encode()).decode()
 
     def secret(self, owner: str, broker: str) -> dict[str, Any] | None:
         """The decrypted credentials of ``owner`` for ``broker``; None when not connected."""
@@ -134,12 +136,18 @@ class TokenStore:
         if doc is None:
             return None
         try:
-            return dict(json.loads(self.fernet.decrypt(doc["secret"].encode())))
+            sealed = json.loads(self.fernet.decrypt(doc["secret"].encode()))
         except InvalidToken as e:
             raise StoreError(
                 f"the {broker} credentials of {owner} cannot be read with this crypt key (was it "
                 "replaced?); connect the account again"
             ) from e
+        if not isinstance(sealed, dict) or sealed.get("for") != doc["_id"]:
+            raise StoreError(
+                f"the stored {broker} credentials of {owner} were sealed for another connection; "
+                "connect the account again"
+            )
+        return dict(sealed["secret"])
 
     def public(self, owner: str, broker: str) -> dict[str, Any] | None:
         """What a page may show of the connection (never a secret)."""
@@ -165,7 +173,14 @@ class TokenStore:
         _check_public(public)
         done = self.col.update_one(
             {"_id": self._id(owner, broker), "refreshing_until": {"$ne": None}},
-            {"$set": {"secret": self._seal(secret), "updated_at": now(), "refreshing_until": None, **public}},
+            {
+                "$set": {
+                    "secret": self._seal(self._id(owner, broker), secret),
+                    "updated_at": now(),
+                    "refreshing_until": None,
+                    **public,
+                }
+            },
         )
         return done.modified_count == 1
 

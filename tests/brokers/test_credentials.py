@@ -5,13 +5,15 @@ say "re-connect needed" and leave the reason for the pages."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 from pymongo.database import Database
 
-from stockbot.brokers.base import AuthExpiredError, BrokerError
+from stockbot.brokers.base import AuthExpiredError, BrokerError, RejectedError
 from stockbot.brokers.credentials import access_token
 from stockbot.brokers.oauth import Provider
 from stockbot.store.db import ensure_indexes
@@ -141,3 +143,39 @@ def test_a_disconnect_during_a_refresh_is_not_undone_and_a_busy_broker_is_no_los
     assert not isinstance(err.value, AuthExpiredError)
     assert tokens.public("alice", "schwab")["last_error"] is None  # type: ignore[index]  # nothing to re-connect
     assert tokens.lease("alice", "schwab")  # and the lease was let go
+
+
+def test_a_pkce_flow_keeps_its_verifier_sealed_and_the_provider_checks_it(live_db: Database) -> None:
+    db = live_db
+    from stockbot.brokers.oauth import FlowStates, exchange
+
+    with FakeOAuthProvider("pk-app", "pk-secret", "https://127.0.0.1/cb") as server:
+        p = Provider(
+            broker="alpaca",
+            client_id="pk-app",
+            client_secret="pk-secret",
+            authorize_url=f"{server.url}/authorize",
+            token_url=f"{server.url}/token",
+            redirect_url="https://127.0.0.1/cb",
+            scope="trading",
+            pkce=True,
+            basic_auth=False,
+        )
+        flows = FlowStates(db, Fernet.generate_key())
+        url = flows.start("alice", p)
+        assert "code_challenge=" in url and "code_challenge_method=S256" in url
+        stored = db["oauth_states"].find_one({"owner": "alice"})
+        state = url.split("state=")[1].split("&")[0]
+        back = httpx.get(url, follow_redirects=False).headers["Location"]  # the consent page says yes
+        code = back.split("code=")[1].split("&")[0]
+        verifier = flows.finish("alice", "alpaca", state)
+        assert verifier and verifier not in json.dumps(stored, default=str)  # never stored in clear
+        granted = exchange(p, code, verifier)
+        assert granted["access_token"] == server.issued[-1]["access_token"]
+        # a wrong verifier is refused by the provider (the code is one-use: start another flow)
+        url = flows.start("alice", p)
+        state = url.split("state=")[1].split("&")[0]
+        code = httpx.get(url, follow_redirects=False).headers["Location"].split("code=")[1].split("&")[0]
+        flows.finish("alice", "alpaca", state)
+        with pytest.raises(RejectedError, match="PKCE verifier does not match"):
+            exchange(p, code, "not-the-verifier")

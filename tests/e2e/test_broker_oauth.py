@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -102,6 +103,11 @@ def test_a_user_connects_schwab_and_the_tokens_are_kept_encrypted(
     assert status["schwab"]["refresh_expires_at"] and not status["alpaca"]["connected"]
     assert "access_token" not in json.dumps(status)
     assert not leaks(hub.home, [issued["access_token"], issued["refresh_token"]])
+    # nor the one-use code and state of the return (the service's access log redacts them)
+    back = parse_qs(urlsplit(r.history[2].url).query)
+    assert back["code"] and back["state"]
+    assert not leaks(hub.home, [back["code"][0], back["state"][0]])
+    assert "callback?code=[redacted]&state=[redacted]" in hub.log.read_text()
     # the app's secret is in the admin's settings file only (neither the store nor a log)
     assert [Path(f.split(":")[0]).name for f in leaks(hub.home, ["sb-secret-9f2"])] == ["brokers.json"]
     # the service hands the owner a current access token (never the refresh token)

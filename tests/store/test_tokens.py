@@ -72,3 +72,15 @@ def test_no_key_no_storage_and_the_key_file_is_private(tmp_path: Path) -> None:
     with environ(STOCKBOT_CRYPT_KEY="not-a-key"), pytest.raises(ConfigError, match="not a Fernet key"):
         crypt_key(tmp_path)
     assert mask(None) is None and mask("PA12") == "PA12"
+
+
+def test_a_sealed_secret_opens_only_on_its_own_connection(db: Database) -> None:
+    tokens = TokenStore(db, Fernet.generate_key())
+    tokens.put("alice", "alpaca", "keys", {"key_id": "PKALICE", "secret_key": "alice-s"}, paper=True)
+    tokens.put("mallory", "alpaca", "keys", {"key_id": "PKMAL", "secret_key": "mal-s"}, paper=True)
+    # someone with write access to the store copies alice's ciphertext onto mallory's connection
+    sealed = db["tokens"].find_one({"_id": "alice:alpaca"})["secret"]
+    db["tokens"].update_one({"_id": "mallory:alpaca"}, {"$set": {"secret": sealed}})
+    with pytest.raises(StoreError, match="sealed for another connection"):
+        tokens.secret("mallory", "alpaca")
+    assert tokens.secret("alice", "alpaca") == {"key_id": "PKALICE", "secret_key": "alice-s"}
