@@ -12,6 +12,9 @@ encrypted in the store, never shown.
   account, paper or live, expiry, last refresh and error).
 - ``GET api/broker/{broker}/token``: a current access token of the caller's connection (the service
   is the only refresher), for notebooks and sessions.
+- ``GET api/broker/{broker}/account``: the caller's account (cash, equity, positions) and the
+  orders of their sessions on it, read by the service with the stored credentials (notebooks:
+  :func:`stockbot.brokers.connect`).
 - ``DELETE api/broker/{broker}``: disconnect: the caller's sessions on it stop first (each cancels
   its open orders), then the stored credentials go.
 """
@@ -121,6 +124,23 @@ class TokenHandler(APIHandler):
         self.write({"broker": broker, **current})
 
 
+class AccountHandler(APIHandler):
+    """``GET api/broker/{broker}/account``: the caller's account as the broker reports it (cash,
+    equity, positions) and the orders of their sessions on it; the credentials stay here."""
+
+    async def get(self, broker: str) -> None:
+        from stockbot.brokers.accounts import account_view  # the broker SDKs load when first asked
+
+        try:
+            view = await self.call(account_view, tokens(), self.user.name, broker, live_store())
+        except (AuthExpiredError, ConfigError, StoreError) as e:
+            self.fail(409, str(e))
+        except BrokerError as e:
+            self.set_header("Retry-After", "10")
+            self.fail(503, str(e))
+        self.write(plain(view))
+
+
 class DisconnectHandler(APIHandler):
     async def delete(self, broker: str) -> None:
         """The owner's sessions on the account stop first (cancelling their open orders), then
@@ -136,5 +156,6 @@ def broker_routes() -> list[tuple[str, type[RequestHandler]]]:
         (rf"/api/broker/{BROKER}/auth", AuthHandler),
         (rf"/api/broker/{BROKER}/callback", CallbackHandler),
         (rf"/api/broker/{BROKER}/token", TokenHandler),
+        (rf"/api/broker/{BROKER}/account", AccountHandler),
         (rf"/api/broker/{BROKER}", DisconnectHandler),
     ]

@@ -69,7 +69,7 @@ from stockbot.live.windows import send_window
 from stockbot.paths import stockbot_home
 
 if TYPE_CHECKING:
-    from stockbot.brokers.connect import Connection
+    from stockbot.brokers.accounts import Connection
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ class LiveSession:
                 max_gross_leverage=limits.max_gross_leverage,
                 fractional=self.r.execution.fractional_shares,
             )
-        from stockbot.brokers.connect import StoredIds, connect  # the broker SDKs load only here
+        from stockbot.brokers.accounts import StoredIds, connect  # the broker SDKs load only here
         from stockbot.store.tokens import TokenStore, crypt_key
 
         created = self.doc["created_at"]

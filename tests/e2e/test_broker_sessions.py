@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import requests
 
+from stockbot.brokers import connect
+from stockbot.brokers.base import AuthExpiredError
 from stockbot.live.store import LiveStore
 from tests.e2e.browser import SHOTS, chromium_page
 from tests.e2e.conftest import Hub, admin_session, api_token, new_user
@@ -132,6 +134,16 @@ def test_a_user_connects_alpaca_and_trades_its_paper_account_from_the_pages(
     assert len(measured) >= 5 and len({round(s, 6) for s in measured}) > 1
     # only fills after the last bar (taken when it stopped) have no simulated fill to compare with
     assert None not in slips[: len(measured)]
+
+    # from a notebook: the account through the service, which keeps the keys
+    account = connect("alpaca", url=uma.base, token=uma.token)
+    assert account.positions() == pytest.approx(held)
+    assert account.account().cash == pytest.approx(alpaca.cash)
+    assert {o["_id"] for o in account.orders()} >= set(ids)
+    with pytest.raises(AuthExpiredError, match="not connected schwab"):
+        connect("schwab", url=uma.base, token=uma.token).positions()
+    with pytest.raises(AuthExpiredError, match="API keys"):  # keys are never handed out
+        account.access_token()
 
 
 def test_a_live_account_is_refused_on_a_hub_that_does_not_isolate_users(

@@ -182,3 +182,26 @@ def _schwab(
         client.session._transport = HostTransport(base)
         client.session._mounts = {}  # the environment's proxies would be chosen before it
     return SchwabBroker(client, ids=ids if ids is not None else {}, account_number=account or None)
+
+
+def account_view(tokens: TokenStore, owner: str, broker: str, store: Any) -> dict[str, Any]:
+    """What a notebook may see of ``owner``'s ``broker`` account through the service (which keeps
+    the credentials): its cash, equity and positions, and the orders of ``owner``'s own sessions
+    on it (``store``: the live store)."""
+    shown = tokens.fields(owner, broker)
+    if shown is None:
+        raise AuthExpiredError(f"{owner} has not connected {broker}: connect it on the brokers page")
+    paper = broker == "alpaca" and shown.get("paper") is not False  # an unknown Alpaca login: paper
+    conn = connect(tokens, owner, broker, paper=paper)
+    account = conn.broker.account()
+    sessions = [d["_id"] for d in store.sessions.find({"owner": owner, "broker": broker}, {"_id": 1})]
+    orders = list(store.orders.find({"session_id": {"$in": sessions}}).sort("created_at", 1))
+    keep = ("_id", "session_id", "symbol", "side", "quantity", "order_type", "status", "fill_time")
+    return {
+        "broker": broker,
+        "paper": paper,
+        "cash": account.cash,
+        "equity": account.equity,
+        "positions": conn.broker.positions(),
+        "orders": [{k: o.get(k) for k in keep} for o in orders],
+    }
