@@ -114,6 +114,7 @@ _PASSED_ENV = (
     "STOCKBOT_STALE_SECONDS",
     "STOCKBOT_NOTEBOOKS",
     "OMP_NUM_THREADS",
+    "STOCKBOT_BROKER_REHEARSAL",  # an admin's: replays may reach live accounts (sandboxes, stand-ins)
 )
 
 

@@ -101,6 +101,15 @@ class PaperVenue:
             )
         return fills
 
+    def model_price(self, order: Order, bar: Bar, i: int) -> float | None:
+        """The price this venue would fill ``order`` (asset ``i``) at in ``bar`` on its own, cash
+        aside (None: a limit not reached): what a real broker's fill is measured against."""
+        ref = float(bar.close[i] if self.fill_at_close else bar.open[i])
+        if order.order_type == "limit":
+            return self._limit_price(order, ref, float(bar.high[i]), float(bar.low[i]))
+        sign = 1.0 if order.side == "buy" else -1.0
+        return ref * (1.0 + sign * self.costs.slippage)
+
     def _limit_price(self, order: Order, open_: float, high: float, low: float) -> float | None:
         """Where a limit order fills in a bar opening at ``open_`` (None: it does not). With
         ``fill: close`` the bar is a single price, the close."""

@@ -60,7 +60,8 @@ from stockbot.envs.market import MarketData
 from stockbot.envs.observation import ObservationBuilder
 from stockbot.errors import ConfigError, DataError, ProviderError
 from stockbot.execution import CostModel, Fill, Mark, Order, OrderPath, RiskLimits
-from stockbot.execution.records import fill_to_doc, order_to_doc
+from stockbot.execution.records import fill_to_doc, order_from_doc, order_to_doc
+from stockbot.execution.venue import Bar, PaperVenue
 from stockbot.live.folder import SessionFolder, session_dir
 from stockbot.live.journal import Journal
 from stockbot.live.market_clock import MarketClock, check_feed, first_decision
@@ -225,6 +226,8 @@ class LiveSession:
         self.shadow = self._path(limits)
         bench_limits = RiskLimits(self.r.risk.max_gross_leverage, max(self.r.risk.max_position_weight, 1.0))
         self.bench = self._path(bench_limits)
+        # what a real broker's fill is measured against when the shadow did not send that order
+        self.model = PaperVenue(CostModel.from_config(self.r.costs), fill_at_close=False)
         self.connection: Connection | None = None
         self.unusable: AuthExpiredError | None = None  # the account cannot be reached: run() stops
         try:
@@ -537,9 +540,9 @@ class LiveSession:
                 self._reconcile(bar.time)
         else:
             self.broker.on_bar(bar)
-            simulated = {f.client_order_id: f for f in self.shadow.fill(bar)}
+            simulated = {f.client_order_id: f.price for f in self.shadow.fill(bar)}
             self.bench.fill(bar)
-            fills = self._take_fills(simulated)
+            fills = self._take_fills(simulated, bar)
             self._end_orders(bar.time)
             self._reconcile(bar.time)
             self._mark, change = self.path.mark(bar, session)
@@ -580,10 +583,14 @@ class LiveSession:
 
     # ------------------------------------------------------------------ fills and orders
 
-    def _take_fills(self, simulated: dict[str, Fill]) -> list[Fill]:
+    def _take_fills(self, simulated: dict[str, float], bar: Bar | None = None) -> list[Fill]:
         """The broker's fills not applied yet: after the saved cursor on paper; on a real broker
         every execution since the start, each applied once by its id (an execution the broker
-        reports late, before others already taken, is not lost; one reported twice counts once)."""
+        reports late, before others already taken, is not lost; one reported twice counts once).
+
+        Each is measured against its simulated price: the shadow's fill of the same order, or,
+        when the shadow (its own simulated path) did not send that order, the price the paper
+        venue would fill it at in ``bar``."""
         fills, docs = [], []
         exact = self.broker.exact_cursor
         for bf in self.broker.fills_since(self.fill_cursor if exact else 0):
@@ -599,15 +606,18 @@ class LiveSession:
             fill = _fill(bf, order)
             self.path.portfolio.apply(fill)
             sim = simulated.get(fill.client_order_id)
+            if sim is None and bar is not None and fill.symbol in self.path.portfolio.index:
+                i = self.path.portfolio.index[fill.symbol]
+                sim = self.model.model_price(order_from_doc(order), bar, i)
             bps = None
             if sim is not None:
                 sign = 1.0 if fill.side == "buy" else -1.0
-                bps = sign * (fill.price - sim.price) / sim.price * 1e4
+                bps = sign * (fill.price - sim) / sim * 1e4
             doc = {
                 "fill_id": bf.fill_id,
                 **fill_to_doc(fill),
                 "timestamp": fill.fill_time.isoformat(),
-                "simulated_price": None if sim is None else sim.price,
+                "simulated_price": sim,
                 "slippage_bps": bps,
             }
             docs.append(doc)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import requests
@@ -165,15 +166,21 @@ def accounts() -> Iterator[tuple[Path, list[str], Path]]:
 
 
 @pytest.fixture(scope="module")
-def platform(accounts: tuple[Path, list[str], Path]) -> Iterator[str]:
-    """The hub with system-account spawning, both accounts signed up, the first one's server up and
-    a finished run of the first account (its id is the value)."""
+def platform(accounts: tuple[Path, list[str], Path]) -> Iterator[SimpleNamespace]:
+    """The hub with system-account spawning (replays on live broker accounts allowed: a rehearsal
+    against stand-ins), both accounts signed up, the first one's server up and a finished run of
+    the first account: ``run_id``, ``hub``, ``sessions`` (logged-in) and ``auth`` (the first's
+    token header)."""
     root, (first, second), python = accounts
     home = root / "state"
     home.mkdir(mode=0o700)
     (home / "hub.log").touch(mode=0o600)  # the test's own log of the hub, private like the rest
     with start_hub(
-        home, python, STOCKBOT_SPAWNER="local-users", STOCKBOT_ADMIN_PASSWORD=ADMIN_PASSWORD
+        home,
+        python,
+        STOCKBOT_SPAWNER="local-users",
+        STOCKBOT_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        STOCKBOT_BROKER_REHEARSAL="1",
     ) as hub:
         admin = admin_session(hub)
         sessions = {
@@ -207,7 +214,7 @@ def platform(accounts: tuple[Path, list[str], Path]) -> Iterator[str]:
             time.sleep(0.5)
         assert doc["status"] == "succeeded", doc
         try:
-            yield run_id
+            yield SimpleNamespace(run_id=run_id, hub=hub, sessions=sessions, auth=auth)
         finally:
             requests.delete(f"{hub.url}/hub/api/users/{first}/server", headers=auth, timeout=60)
 
@@ -246,11 +253,11 @@ def _server_processes(uid: int) -> list[int]:
 
 
 def test_the_second_account_can_read_nothing_of_the_platform_nor_use_the_store(
-    accounts: tuple[Path, list[str], Path], platform: str
+    accounts: tuple[Path, list[str], Path], platform: SimpleNamespace
 ) -> None:
     root, (first, second), python = accounts
     home = root / "state"
-    seen = _probe(second, home, python, platform, folder=first)
+    seen = _probe(second, home, python, platform.run_id, folder=first)
     for key in (k for k in seen if k.startswith(("list:", "read:"))):
         assert seen[key].startswith("PermissionError"), (key, seen)
     assert seen["store:anonymous"] == "OperationFailure:13", seen  # Unauthorized
@@ -260,7 +267,7 @@ def test_the_second_account_can_read_nothing_of_the_platform_nor_use_the_store(
 
 
 def test_the_first_account_owns_its_folder_and_sees_nothing_else(
-    accounts: tuple[Path, list[str], Path], platform: str
+    accounts: tuple[Path, list[str], Path], platform: SimpleNamespace
 ) -> None:
     root, (first, _), python = accounts
     home = root / "state"
@@ -269,7 +276,7 @@ def test_the_first_account_owns_its_folder_and_sees_nothing_else(
     assert folder.stat().st_uid == account.pw_uid and stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert (folder / "notebooks" / "train.ipynb").stat().st_uid == account.pw_uid
     assert (folder / "data").stat().st_uid == account.pw_uid
-    seen = _probe(first, home, python, platform, folder=first)
+    seen = _probe(first, home, python, platform.run_id, folder=first)
     # its own folder opens (so the refusals of the other probes are about who asks, not the probe)
     assert seen[f"list:users/{first}"] == "ok" and seen[f"read:users/{first}/notebooks/train.ipynb"] == "ok"
     for key in (
@@ -287,7 +294,7 @@ def test_the_first_account_owns_its_folder_and_sees_nothing_else(
 
 
 def test_the_users_server_runs_as_its_account_without_any_store_credential(
-    accounts: tuple[Path, list[str], Path], platform: str
+    accounts: tuple[Path, list[str], Path], platform: SimpleNamespace
 ) -> None:
     root, (first, _), _ = accounts
     home = root / "state"
@@ -314,7 +321,7 @@ def test_the_users_server_runs_as_its_account_without_any_store_credential(
 
 
 def test_everything_the_platform_wrote_is_private(
-    accounts: tuple[Path, list[str], Path], platform: str
+    accounts: tuple[Path, list[str], Path], platform: SimpleNamespace
 ) -> None:
     """The hub, its proxy, the service, the store, the executor and the user's server created these
     files; only the two folders accounts pass through are not 0700, and they cannot be listed."""
@@ -367,3 +374,89 @@ def test_the_spawn_hook_gives_the_folder_to_its_account_and_writes_through_no_li
         hook(SimpleNamespace(user=SimpleNamespace(name=first)))
     with pytest.raises(RuntimeError, match="cannot name a folder"):
         hook(SimpleNamespace(user=SimpleNamespace(name="..")))
+
+
+def test_a_live_schwab_session_trades_on_a_hub_that_isolates_users(
+    accounts: tuple[Path, list[str], Path], platform: SimpleNamespace
+) -> None:
+    """On this hub live accounts are allowed: the first account connects Schwab (the local OAuth
+    provider and trader API stand-ins) and a confirmed live session of a trained run trades it
+    (a rehearsal: a replay, which the admin allowed); the account ends holding what the session
+    holds, in whole shares, and the status says LIVE."""
+    from tests.e2e.test_live_api import hub_store, wait_status
+    from tests.e2e.test_service_api import Client
+    from tests.live.helpers import register_trained_run
+    from tests.servers.oauth import FakeOAuthProvider
+    from tests.servers.schwab_trading import WORKING, FakeSchwabTrading
+
+    root, (first, _), _ = accounts
+    hub, home = platform.hub, root / "state"
+    s = platform.sessions[first]
+    service = f"{hub.url}/services/stockbot/"
+    assert s.get(f"{service}dashboard", timeout=30).status_code == 200
+    status = s.get(f"{service}api/broker/status", timeout=30).json()
+    assert status["real_money"] == {"allowed": True, "reason": None}
+    redirect = f"{service}api/broker/schwab/callback"
+    with (
+        FakeOAuthProvider("iso-app", "iso-secret-4", redirect) as provider,
+        FakeSchwabTrading(
+            access_token="never", bearer=lambda t: t in {b["access_token"] for b in provider.issued}
+        ) as schwab,
+    ):
+        settings = home / "hub" / "brokers.json"
+        settings.write_text(
+            json.dumps(
+                {
+                    "schwab": {
+                        "client_id": "iso-app",
+                        "client_secret": "iso-secret-4",
+                        "authorize_url": f"{provider.url}/authorize",
+                        "token_url": f"{provider.url}/token",
+                        "redirect_url": redirect,
+                        "api_url": schwab.url,
+                    }
+                }
+            )
+        )
+        settings.chmod(0o600)
+        schwab.follow_clock()
+
+        def price(order: dict[str, Any]) -> float:  # the decision's close, 2 bps worse
+            with hub_store(hub) as runs:
+                orders = runs.col.database["orders"]
+                leg = order["orderLegCollection"][0]
+                journaled = orders.find_one(
+                    {"symbol": leg["instrument"]["symbol"], "quantity": float(leg["quantity"])},
+                    sort=[("created_at", -1)],
+                )
+            sign = 1.0 if leg["instruction"] == "BUY" else -1.0
+            return round(float(journaled["reference_price"]) * (1 + sign * 2e-4), 4)  # type: ignore[index]
+
+        schwab.fill_price = price
+        r = s.get(f"{service}api/broker/schwab/auth", timeout=30)
+        assert r.url.endswith("settings/brokers?connected=schwab"), r.url
+        with hub_store(hub) as runs:
+            run_id = register_trained_run(runs, first)
+        for path in [home / "runs" / run_id, *(home / "runs" / run_id).rglob("*")]:
+            path.chmod(path.stat().st_mode & 0o700)  # written by this test: private like the rest
+        client = Client(first, platform.auth["Authorization"].split()[1], service, s)
+        config = {
+            "policy": {"run_id": run_id},
+            "broker": "schwab",
+            "confirm": "REAL MONEY",
+            "clock": {"kind": "replay", "start": "2017-04-03", "end": "2017-04-21", "speed": 0},
+        }
+        r = client.call("POST", "api/stockbot/live/start", json=config)
+        assert r.status_code == 201, r.text
+        assert r.json()["mode"] == "live" and r.json()["broker"] == "schwab"
+        sid = r.json()["session_id"]
+        done = wait_status(client, sid, timeout=180)
+        assert done["status"] == "finished", (done, hub.log.read_text()[-3000:])
+        with hub_store(hub) as runs:
+            view = runs.col.database["live_sessions"].find_one({"_id": sid})["view"]
+        held = {k: v for k, v in schwab.positions.items() if v}
+        assert held and held == pytest.approx(view["positions"])
+        assert all(float(o["quantity"]).is_integer() for o in schwab.orders.values())
+        assert not any(o["status"] in WORKING for o in schwab.orders.values())
+        fills = client.call("GET", f"api/live/{sid}/fills").json()["fills"]
+        assert fills and all(f["slippage_bps"] is not None for f in fills)

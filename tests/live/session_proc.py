@@ -60,8 +60,8 @@ def plant(fault: str) -> None:
     elif fault == "crash-fill":
         take = LiveSession._take_fills
 
-        def fill_then_die(self, simulated):  # type: ignore[no-untyped-def]
-            out = take(self, simulated)
+        def fill_then_die(self, simulated, bar=None):  # type: ignore[no-untyped-def]
+            out = take(self, simulated, bar)
             if out:
                 _die_once(fault)
             return out
