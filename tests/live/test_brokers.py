@@ -255,3 +255,68 @@ def test_fills_a_broker_reports_late_or_twice_are_applied_once(
     pd.testing.assert_index_equal(
         pd.Index(sorted(s.applied)), pd.Index(sorted(a["id"] for a in alpaca.activities[:-1]))
     )
+
+
+def test_a_loop_that_dies_between_schwabs_receipt_and_its_commit_sends_nothing_twice(
+    live_db: Database, trained_run: Path, schwab: FakeSchwabTrading, oauth: FakeOAuthProvider, key: bytes
+) -> None:
+    connect_schwab(live_db, key, oauth)
+    s = session(live_db, trained_run, broker="schwab", confirm="REAL MONEY")
+
+    def execute(at: LiveSession) -> None:  # the next open: Schwab fills what is working
+        for o in [o for o in schwab.orders.values() if o["status"] in WORKING]:
+            leg = o["orderLegCollection"][0]
+            side = "buy" if leg["instruction"] == "BUY" else "sell"
+            schwab.execute(o["orderId"], o["quantity"], fill_price(at, leg["instrument"]["symbol"], side))
+
+    s.tick(s.first)
+    s.commit()
+    execute(s)
+    schwab.place_without_location()  # the first order of the next bar has no receipt
+    s.tick(s.first + 1)  # orders sent; the loop dies before its commit
+    sent = dict(schwab.orders)
+    again = LiveSession(LiveStore(live_db), s.id)  # the restarted loop redoes bar first + 1
+    again.restore(LiveStore(live_db).get(s.id)["state"])
+    again.tick(again.first + 1)
+    again.commit()
+    execute(again)
+    again.tick(again.first + 2)
+    again.commit()
+    # every order at Schwab is one of the session's, each adopted by exactly one intent (the one
+    # without a receipt found by searching), and the redo sent nothing for the bar it redid: the
+    # orders it sent are all decisions of the bar after
+    entries = {d["cid"]: d["entry"] for d in live_db["broker_order_ids"].find({"session_id": s.id})}
+    adopted = [e["order_id"] for e in entries.values() if e.get("order_id") is not None]
+    assert sorted(adopted) == sorted(schwab.orders) and len(adopted) == len(set(adopted))
+    by_order = {e["order_id"]: cid for cid, e in entries.items() if e.get("order_id") is not None}
+    journal = {d["_id"]: d for d in live_db["orders"].find({"session_id": s.id})}
+    new = [by_order[k] for k in schwab.orders if k not in sent]
+    assert new and {journal[c]["decision_time"] for c in new} == {again.times[again.first + 2].isoformat()}
+    assert {k: v for k, v in schwab.positions.items() if v} == pytest.approx(held(again))
+    assert again.reconcile_required is None
+
+
+def test_an_order_schwab_cannot_tell_apart_stops_its_symbol_for_a_person(
+    live_db: Database, trained_run: Path, schwab: FakeSchwabTrading, oauth: FakeOAuthProvider, key: bytes
+) -> None:
+    connect_schwab(live_db, key, oauth)
+    s = session(live_db, trained_run, broker="schwab", confirm="REAL MONEY")
+    s.tick(s.first)
+    s.commit()
+    assert schwab.orders
+    order_id, placed = next(iter(schwab.orders.items()))
+    # someone entered the very same order by hand, and our receipt of it is lost
+    twin = 9999
+    schwab.orders[twin] = {**placed, "orderId": twin}
+    ids = live_db["broker_order_ids"]
+    ids.update_one({"session_id": s.id, "entry.order_id": order_id}, {"$set": {"entry.order_id": None}})
+    again = LiveSession(LiveStore(live_db), s.id)
+    again.restore(LiveStore(live_db).get(s.id)["state"])
+    before = len(schwab.orders)
+    again.tick(again.first + 1)
+    again.commit()
+    symbol = placed["orderLegCollection"][0]["instrument"]["symbol"]
+    assert again.reconcile_required and symbol in again.reconcile_required
+    assert len(schwab.orders) == before  # nothing more is sent until a person reconciles
+    events = [e["message"] for e in LiveStore(live_db).get(s.id)["events"]]
+    assert any("reconcile required" in m and "a person must say which" in m for m in events)

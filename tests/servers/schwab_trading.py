@@ -84,8 +84,9 @@ class FakeSchwabTrading(ScriptedServer):
         self._present = clock or (lambda: dt.datetime.now(dt.UTC))
 
     def _tick(self) -> dt.datetime:
-        later = self.now + dt.timedelta(seconds=1)
-        self.now = max(later, self._present()) if self._present else later
+        """The time of the next event: one second after the last, or the clock's time (never
+        earlier than the last event)."""
+        self.now = max(self.now, self._present()) if self._present else self.now + dt.timedelta(seconds=1)
         return self.now
 
     def place_without_location(self) -> None:
