@@ -210,11 +210,21 @@ class LiveState(param.Parameterized):
         return [
             ("Broker", broker),
             ("Market clock", market),
-            ("Data", f"last bar {fmt.timestamp(view.get('bar'))}"),
+            ("Data", self._data_text(view)),
             ("Engine", engine),
             ("Risk", risk_text),
             ("Heartbeat", heartbeat),
         ]
+
+    @staticmethod
+    def _data_text(view: dict[str, Any]) -> str:
+        text = f"last bar {fmt.timestamp(view.get('bar'))}"
+        feed, trained = view.get("feed"), view.get("trained_on")
+        if feed:
+            text += f" from {feed}"
+            if trained and trained != feed:
+                text += f" (the policy was trained on {trained} bars: they may differ)"
+        return text
 
     def account_rows(self) -> pd.DataFrame:
         """Equity, cash, P&L, drawdown, exposure, and the headroom to each risk limit."""

@@ -75,6 +75,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
+ALPACA_CASH_BUFFER = 0.04  # the most Alpaca prices a market buy above the market when checking it
 REQUEST_POLL_SECONDS = 0.2
 
 
@@ -89,6 +90,7 @@ class Resolved:
     execution: Any
     initial_cash: float
     data: Any
+    notes: list[str]  # what the session changed of the run's settings for its broker, and why
 
 
 def resolve(config: LiveConfig, which_root: Path | None = None) -> Resolved:
@@ -102,9 +104,17 @@ def resolve(config: LiveConfig, which_root: Path | None = None) -> Resolved:
     costs, risk, cash, execution = _resolved(
         run, config.costs, config.risk, config.initial_cash, config.execution
     )
+    notes = []
     if config.broker == "schwab" and execution.fractional_shares:
         # Schwab takes whole shares only: the shadow is sized the same way, so parity holds
         execution = execution.model_copy(update={"fractional_shares": False})
+        notes.append("sized in whole shares: Schwab takes no fractions")
+    if config.broker == "alpaca" and execution.cash_buffer < ALPACA_CASH_BUFFER:
+        execution = execution.model_copy(update={"cash_buffer": ALPACA_CASH_BUFFER})
+        notes.append(
+            f"{ALPACA_CASH_BUFFER:.0%} of equity kept in cash: Alpaca checks a market buy's buying "
+            "power as if priced up to 4% above the market"
+        )
     if costs.fill == "close":
         raise ConfigError(
             f"the trained run {Path(path).name} uses costs.fill 'close', which no broker can fill; "
@@ -126,15 +136,10 @@ def resolve(config: LiveConfig, which_root: Path | None = None) -> Resolved:
         data = data.model_copy(update={"start": start, "end": end})
     else:
         check_feed(data)
-    return Resolved(
-        run,
-        config,
-        costs,
-        risk,
-        execution,
-        cash,
-        data,
-    )
+    trained = cfg.data.provider
+    if data.provider != trained:
+        notes.append(f"decisions read {data.provider} bars; the policy was trained on {trained} bars")
+    return Resolved(run, config, costs, risk, execution, cash, data, notes)
 
 
 @dataclass
@@ -364,6 +369,8 @@ class LiveSession:
             self.folder.cut_after(None)
             self.folder.write_orders(self.journal.ended_docs())
             venue = self._venue()
+            for note in self.r.notes:
+                self.event(f"note: {note}")
             if self.clock is None:
                 self.event(f"session started: {venue}, replay from {self.times[self.first].date()}")
             else:
@@ -1009,6 +1016,8 @@ class LiveSession:
             "stopping": self.stopping,
             "last_decision": self.last_decision,
             "symbols": self.symbols,
+            "feed": self.r.data.provider,
+            "trained_on": self.r.run.config.data.provider,
         }
 
 

@@ -146,7 +146,11 @@ def test_a_session_trades_through_alpacas_paper_endpoint(
             alpaca.execute(o["client_order_id"], qty / 2, price)
             alpaca.execute(o["client_order_id"], qty - qty / 2, price)
 
+    assert s.r.execution.cash_buffer == 0.04  # Alpaca checks buys above the market price
     play(s, execute)
+    first = live_db["orders"].find({"session_id": s.id, "decision_time": s.times[s.first].isoformat()})
+    spent = sum(o["quantity"] * o["reference_price"] for o in first if o["side"] == "buy")
+    assert 0 < spent <= 0.96 * s.r.initial_cash + 1e-6
     assert alpaca.positions and {k: v for k, v in alpaca.positions.items() if v} == pytest.approx(held(s))
     assert s.reconcile_required is None
     ids = [o["client_order_id"] for o in alpaca.orders.values()]

@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 from pymongo.database import Database
 
+from dashboards.state.live import LiveState
+from dashboards.viewer import Viewer
 from stockbot.live.control import start_session
 from stockbot.live.session import LiveSession
 from stockbot.live.store import LiveStore
@@ -88,6 +90,12 @@ def test_alpaca_orders_go_out_only_when_alpaca_takes_them(
     trading.fill_price = lambda o: next_open_price(csv, o["symbol"], clock.t)
     assert s.run() == "stopped"
     assert trading.received and not trading.refused
+    events = [e["message"] for e in LiveStore(live_db).get(s.id)["events"]]
+    assert "note: decisions read alpaca bars; the policy was trained on sample bars" in events
+    assert any(m.startswith("note: 4% of equity kept in cash") for m in events)
+    state = LiveState(Viewer("ada", False), s.id, store=LiveStore(live_db))
+    data = dict(state.status_items())["Data"]
+    assert data.endswith("from alpaca (the policy was trained on sample bars: they may differ)")
     for o in trading.received:
         local = pd.Timestamp(o["at"]).tz_convert(NEW_YORK)
         if o["time_in_force"] == "opg":
