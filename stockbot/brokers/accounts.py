@@ -26,6 +26,7 @@ import httpx
 from pymongo.collection import Collection
 
 from stockbot.brokers.alpaca import AlpacaBroker
+from stockbot.brokers.alpaca_stream import FillStream
 from stockbot.brokers.base import AuthExpiredError, Broker
 from stockbot.brokers.credentials import access_token
 from stockbot.brokers.oauth import broker_url, provider
@@ -118,36 +119,36 @@ def connect(
     ids: MutableMapping[str, dict[str, Any]] | None = None,
     since: dt.datetime | None = None,
     opening_auction: bool = False,
+    streaming: bool = False,
 ) -> Connection:
     """An adapter on ``owner``'s stored ``broker`` connection. ``paper``: Alpaca's paper endpoint
     (Schwab has none). ``ids``: Schwab's client-id map (a :class:`StoredIds` in a session).
     ``since``: fills before it are not the caller's. ``opening_auction``: Alpaca sends whole-share
-    market orders as market-on-open (``opg``)."""
+    market orders as market-on-open (``opg``). ``streaming``: Alpaca's executions come from its
+    ``trade_updates`` stream (the activities as its backfill)."""
     shown = tokens.fields(owner, broker)
     secret = tokens.secret(owner, broker)
     if shown is None or secret is None:
         raise AuthExpiredError(f"{owner} has not connected {broker}: connect it on the brokers page")
     kind = str(shown.get("kind"))
     if broker == "alpaca":
-        url = broker_url("alpaca")
         if kind == "keys":
-            adapter: Broker = AlpacaBroker(
-                api_key=secret["key_id"],
-                secret_key=secret["secret_key"],
-                paper=paper,
-                url_override=url,
-                since=since,
-                opening_auction=opening_auction,
-            )
+            login: dict[str, Any] = {"api_key": secret["key_id"], "secret_key": secret["secret_key"]}
         else:
             token = access_token(tokens, owner, broker, lambda: provider(broker))
-            adapter = AlpacaBroker(
-                oauth_token=token["access_token"],
-                paper=paper,
-                url_override=url,
-                since=since,
-                opening_auction=opening_auction,
-            )
+            login = {"oauth_token": token["access_token"]}
+        url, stream_url = broker_url("alpaca"), broker_url("alpaca", "stream_url")
+        stream = None
+        if streaming and (stream_url or not url):  # a sandbox given without a stream has none
+            stream = FillStream(**login, paper=paper, url_override=stream_url)
+        adapter: Broker = AlpacaBroker(
+            **login,
+            paper=paper,
+            url_override=url,
+            since=since,
+            opening_auction=opening_auction,
+            stream=stream,
+        )
         return Connection(owner, broker, tokens, adapter, kind)
     if broker == "schwab":
         if paper:

@@ -32,6 +32,7 @@ from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
 from pydantic import ValidationError
 
+from stockbot.brokers.alpaca_stream import FillStream, fill_key
 from stockbot.brokers.base import (
     AuthExpiredError,
     BrokerAccount,
@@ -104,12 +105,15 @@ class AlpacaBroker(OneAtATime):  # Alpaca has no batch endpoints
         timeout: float = TIMEOUT_SECONDS,
         client: TradingClient | None = None,
         opening_auction: bool = False,
+        stream: FillStream | None = None,
     ) -> None:
         """``since``: fills before it are not the session's (its start). ``opening_auction``:
         whole-share market orders go as market-on-open (``opg``: a daily decision filled at the
         next open; Alpaca takes them only 19:00-09:28 ET); fractional ones stay market DAY (Alpaca
-        takes fractions on nothing else), as do limit orders."""
+        takes fractions on nothing else), as do limit orders. ``stream``: executions from
+        ``trade_updates`` (started here), the activities then read only as its backfill."""
         self.paper = paper
+        self.stream = stream.start() if stream is not None else None
         self.since = since
         self.opening_auction = opening_auction
         self.client = client or TradingClient(
@@ -245,35 +249,69 @@ class AlpacaBroker(OneAtATime):  # Alpaca has no batch endpoints
                 return rows
             token = page[-1]["id"]
 
+    def _client_id(self, order_id: str) -> str:
+        cid = self._client_ids.get(order_id)
+        if cid is None:
+            placed = self._call("an order's id", self.client.get_order_by_id, order_id)
+            cid = placed.client_order_id if placed is not None else f"unknown:{order_id}"
+            self._client_ids[order_id] = cid
+        return cid
+
     def fills_since(self, cursor: int) -> list[BrokerFill]:
-        """The account's executions after the first ``cursor`` of them (the cursor counts them)."""
+        """The account's executions after the first ``cursor`` of them (the cursor counts them),
+        each keyed ``<order id>:<cumulative filled quantity>``. With a stream: its executions,
+        with the activities read as a backfill at the start and after each reconnect."""
+        if self.stream is None:
+            rows = [{**self._activity(a), "quantity": float(a["qty"])} for a in self._activities()]
+        else:
+            generation = self.stream.take_backfill()
+            if generation is not None:
+                for a in self._activities():
+                    self.stream.add(**self._activity(a), backfill=True)
+                self.stream.backfilled(generation)
+            rows = self.stream.executions()
         out = []
-        for n, a in enumerate(self._activities(), start=1):
+        for n, r in enumerate(rows, start=1):
             if n <= cursor:
                 continue
-            cid = self._client_ids.get(a["order_id"])
-            if cid is None:
-                placed = self._call("an order's id", self.client.get_order_by_id, a["order_id"])
-                cid = placed.client_order_id if placed is not None else f"unknown:{a['order_id']}"
-                self._client_ids[a["order_id"]] = cid
-            price = float(a["price"])
             out.append(
                 BrokerFill(
-                    fill_id=str(a["id"]),
+                    fill_id=fill_key(r["order_id"], r["cumulative"]),
                     cursor=n,
-                    client_order_id=cid,
-                    symbol=str(a["symbol"]),
-                    side="buy" if a["side"] == "buy" else "sell",
-                    quantity=float(a["qty"]),
-                    price=price,
+                    client_order_id=r["client_order_id"] or self._client_id(r["order_id"]),
+                    symbol=r["symbol"],
+                    side="buy" if r["side"] == "buy" else "sell",
+                    quantity=r["quantity"],
+                    price=r["price"],
                     fee=0.0,  # commission-free; regulatory fees show in the account's cash
                     slippage_cost=0.0,  # measured against the shadow's simulated fill instead
-                    time=str(a["transaction_time"]),
-                    raw_price=price,
+                    time=r["time"],
+                    raw_price=r["price"],
                     adj_factor=1.0,
                 )
             )
         return out
+
+    def _activity(self, a: dict[str, Any]) -> dict[str, Any]:
+        """A FILL activity as an execution (its order's cumulative filled quantity keys it)."""
+        return {
+            "order_id": str(a["order_id"]),
+            "client_order_id": self._client_ids.get(str(a["order_id"])),
+            "symbol": str(a["symbol"]),
+            "side": str(a["side"]),
+            "cumulative": float(a["cum_qty"]),
+            "price": float(a["price"]),
+            "time": str(a["transaction_time"]),
+        }
+
+    def resync(self) -> None:
+        """The next :meth:`fills_since` reads the activities again (the stream may be behind)."""
+        if self.stream is not None:
+            self.stream.resync()
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.stop()
 
     def on_bar(self, bar: Bar) -> None:
         """Alpaca fills on its own; a closed bar changes nothing here."""

@@ -46,7 +46,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "basic_auth": False,  # in the form
     },
 }
-ENDPOINTS = {"alpaca": "trading_url", "schwab": "api_url"}  # an admin's override of the API host
+# an admin's override of where a broker's APIs are (the first is its REST API)
+ENDPOINTS = {"alpaca": ("trading_url", "stream_url"), "schwab": ("api_url",)}
 FIELDS = (
     "client_id",
     "client_secret",
@@ -106,18 +107,19 @@ def _saved(broker: str, home: Any = None) -> dict[str, Any]:
         saved = json.loads(path.read_text()).get(broker) or {}
     except (ValueError, AttributeError) as e:
         raise ConfigError(f"{path} is not a JSON object of broker settings: {e}") from e
-    allowed = (*FIELDS, ENDPOINTS[broker])
+    allowed = (*FIELDS, *ENDPOINTS[broker])
     unknown = sorted(set(saved) - set(allowed))
     if unknown:
         raise ConfigError(f"{path}: {broker}: unknown settings {unknown}; these are: {', '.join(allowed)}")
     return dict(saved)
 
 
-def broker_url(broker: str, home: Any = None) -> str | None:
-    """Where ``broker``'s trading API is, when not at its real host (a sandbox, or the test suite's
-    stand-in): ``STOCKBOT_ALPACA_TRADING_URL`` / ``STOCKBOT_SCHWAB_API_URL``, or ``trading_url`` /
-    ``api_url`` in ``brokers.json``."""
-    field = ENDPOINTS[broker]
+def broker_url(broker: str, field: str | None = None, home: Any = None) -> str | None:
+    """Where ``broker``'s API ``field`` (its REST API by default) is, when not at its real host (a
+    sandbox, or the test suite's stand-in): ``STOCKBOT_ALPACA_TRADING_URL``,
+    ``STOCKBOT_ALPACA_STREAM_URL``, ``STOCKBOT_SCHWAB_API_URL``, or the same names in lower case
+    (``trading_url``, ...) in ``brokers.json``."""
+    field = field or ENDPOINTS[broker][0]
     return os.environ.get(f"STOCKBOT_{broker.upper()}_{field.upper()}") or _saved(broker, home).get(field)
 
 

@@ -294,6 +294,7 @@ class LiveSession:
             ids=StoredIds(self.store.db["broker_order_ids"], self.id),
             since=created if created.tzinfo else created.replace(tzinfo=dt.UTC),
             opening_auction=self.clock is not None,
+            streaming=True,
         )
         return self.connection.broker
 
@@ -391,9 +392,16 @@ class LiveSession:
             self.event(self.doc["reason"], self.times[self.k] if self.k >= 0 else None)
         finally:
             beat.stop()
+            self.close()
         self.commit()
         self.store.set_status(self.id, self.status, self.doc.get("reason"))
         return self.status
+
+    def close(self) -> None:
+        """Let go of the broker (its stream's thread, if it has one)."""
+        closing = getattr(self.broker, "close", None) if self.unusable is None else None
+        if closing is not None:
+            closing()
 
     def _settle(self) -> None:
         """A real broker may have filled orders after the last bar (a stop cancels only what is
@@ -551,6 +559,8 @@ class LiveSession:
             self.bench.fill(bar)
             fills = self._take_fills(simulated, bar)
             self._end_orders(bar.time)
+            if self._differences()[1] and self._resync():  # a stream behind the account
+                fills += self._take_fills(simulated, bar)
             self._reconcile(bar.time)
             self._mark, change = self.path.mark(bar, session)
             self.shadow.mark(bar, session)
@@ -660,13 +670,29 @@ class LiveSession:
                 )
         self.path.pending = [o for o in self.path.pending if o.fill_time is None or o.fill_time > when]
 
+    def _resync(self) -> bool:
+        """Ask a broker whose fills come by a stream to read its account's record again; False
+        when it has no such thing (its fills are already the record)."""
+        resync = getattr(self.broker, "resync", None)
+        if resync is None:
+            return False
+        resync()
+        return True
+
     def _reconcile(self, when: pd.Timestamp) -> None:
         """The broker's positions against the session's: a difference no open order explains
         stops the trading until a person resolves it (the broker wins then)."""
-        held = self.broker.positions()
-        outside = sorted(s for s in held if s not in self.path.portfolio.index)
+        outside, problems = self._differences()
         if outside:
             self.event(f"positions outside the session's universe, left alone: {', '.join(outside)}", when)
+        if problems:
+            self._require_reconcile("; ".join(problems), when)
+
+    def _differences(self) -> tuple[list[str], list[str]]:
+        """The broker's positions outside the universe, and those that differ from the
+        session's by more than its open orders explain."""
+        held = self.broker.positions()
+        outside = sorted(s for s in held if s not in self.path.portfolio.index)
         in_flight: dict[str, float] = {}
         for o in self.broker.open_orders():
             in_flight[o.symbol] = in_flight.get(o.symbol, 0.0) + o.quantity - o.filled_quantity
@@ -676,8 +702,7 @@ class LiveSession:
             diff = abs(theirs - ours)
             if diff > 1e-6 * max(1.0, abs(ours)) and diff > in_flight.get(s, 0.0) + 1e-9:
                 problems.append(f"{s}: broker {theirs:g}, session {ours:g}")
-        if problems:
-            self._require_reconcile("; ".join(problems), when)
+        return outside, problems
 
     def _decide(self, market: MarketData, j: int) -> None:
         bar = market.bar(j)

@@ -145,3 +145,55 @@ def test_a_cancel_ends_an_open_order_and_leaves_a_filled_one(alpaca: FakeAlpacaT
     assert b.cancel("c1") is True and b.lookup("c1").status == "cancelled"  # type: ignore[union-attr]
     assert b.cancel("c2") is False and b.lookup("c2").status == "filled"  # type: ignore[union-attr]
     assert b.cancel("never-sent") is False
+
+
+def _until(check: object, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting: {what}"
+        time.sleep(0.05)
+
+
+def test_fills_come_from_the_stream_and_the_activities_fill_in_what_a_drop_missed(
+    alpaca: FakeAlpacaTrading,
+) -> None:
+    from stockbot.brokers.alpaca_stream import FillStream
+    from tests.servers.alpaca_trading import FILLS, FakeTradeStream
+
+    with FakeTradeStream(alpaca) as stream:
+        b = broker(alpaca, stream=FillStream(api_key="k", secret_key="s", url_override=stream.url))
+        try:
+            _until(lambda: stream.connected() == 1, "the stream's login")
+            assert b.fills_since(0) == []  # the backfill at the start: nothing yet
+            assert b.submit(order("s1", qty=10)).outcome == Outcome.ACCEPTED
+            stream.duplicates = True  # Alpaca sends events twice
+            alpaca.execute("s1", 4, 42.0)
+            _until(lambda: len(b.fills_since(0)) == 1, "the partial fill from the stream")
+            reads = len(alpaca.requests_to(FILLS))
+            first = b.fills_since(0)
+            assert [(f.quantity, f.price) for f in first] == [(4.0, 42.0)]
+            assert len(alpaca.requests_to(FILLS)) == reads  # a healthy stream: no activities read
+
+            stream.drop(down=True)  # mid-fill: the rest fills while the stream is away
+            _until(lambda: stream.connected() == 0, "the drop")
+            alpaca.execute("s1", 6, 42.5)
+            assert [f.quantity for f in b.fills_since(0)] == [4.0]  # not seen yet
+            stream.up()
+            _until(lambda: stream.logins == 2, "the reconnect", timeout=40)
+            fills = b.fills_since(0)  # the reconnect's backfill reads the activities once
+            assert [(f.quantity, f.price) for f in fills] == [(4.0, 42.0), (6.0, 42.5)]
+            assert sum(f.quantity for f in fills) == 10.0 and len({f.fill_id for f in fills}) == 2
+            assert fills[0].fill_id == first[0].fill_id  # the same execution keeps its id
+            assert len(alpaca.requests_to(FILLS)) == reads + 1
+            assert b.fills_since(1) == fills[1:]
+
+            # an event lost on a live connection: a session that finds the account ahead of it
+            # asks for the record again (resync), and the activities have it
+            stream.mute = True
+            assert b.submit(order("s2", symbol="XOM", qty=3)).outcome == Outcome.ACCEPTED
+            alpaca.execute("s2", 3, 70.0)
+            assert len(b.fills_since(0)) == 2
+            b.resync()
+            assert [(f.client_order_id, f.quantity) for f in b.fills_since(2)] == [("s2", 3.0)]
+        finally:
+            b.close()

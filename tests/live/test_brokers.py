@@ -25,7 +25,7 @@ from stockbot.live.folder import session_dir
 from stockbot.live.session import LiveSession
 from stockbot.live.store import LiveStore
 from stockbot.store.tokens import TokenStore
-from tests.servers.alpaca_trading import OPEN, FakeAlpacaTrading
+from tests.servers.alpaca_trading import OPEN, FakeAlpacaTrading, FakeTradeStream
 from tests.servers.oauth import FakeOAuthProvider
 from tests.servers.schwab_trading import WORKING, FakeSchwabTrading
 
@@ -134,11 +134,20 @@ def held(s: LiveSession) -> dict[str, float]:
     return {sym: float(q) for sym, q in zip(p.symbols, p.qty, strict=True) if q != 0.0}
 
 
+@pytest.fixture
+def trade_updates(alpaca: FakeAlpacaTrading, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTradeStream]:
+    with FakeTradeStream(alpaca) as stream:
+        stream.duplicates = True  # as Alpaca does, now and then
+        monkeypatch.setenv("STOCKBOT_ALPACA_STREAM_URL", stream.url)
+        yield stream
+
+
 def test_a_session_trades_through_alpacas_paper_endpoint(
-    live_db: Database, trained_run: Path, alpaca: FakeAlpacaTrading
+    live_db: Database, trained_run: Path, alpaca: FakeAlpacaTrading, trade_updates: FakeTradeStream
 ) -> None:
     s = session(live_db, trained_run, broker="alpaca")
     assert s.broker.name == "alpaca" and s.broker.paper
+    assert s.broker.stream is not None  # type: ignore[attr-defined]
 
     def execute() -> None:  # each order in two parts: partial fills must sum exactly
         for o in [o for o in alpaca.orders.values() if o["status"] in OPEN]:
@@ -147,7 +156,11 @@ def test_a_session_trades_through_alpacas_paper_endpoint(
             alpaca.execute(o["client_order_id"], qty - qty / 2, price)
 
     assert s.r.execution.cash_buffer == 0.04  # Alpaca checks buys above the market price
-    play(s, execute)
+    try:
+        play(s, execute)
+    finally:
+        s.close()
+    assert trade_updates.sent and trade_updates.logins >= 1  # the fills came by the stream too
     first = live_db["orders"].find({"session_id": s.id, "decision_time": s.times[s.first].isoformat()})
     spent = sum(o["quantity"] * o["reference_price"] for o in first if o["side"] == "buy")
     assert 0 < spent <= 0.96 * s.r.initial_cash + 1e-6
@@ -256,9 +269,9 @@ def test_fills_a_broker_reports_late_or_twice_are_applied_once(
     assert {k: v for k, v in alpaca.positions.items() if v} == pytest.approx(held(s))
     assert s.reconcile_required is None
     assert live_db["fills"].count_documents({"session_id": s.id}) == len(opened)
-    pd.testing.assert_index_equal(
-        pd.Index(sorted(s.applied)), pd.Index(sorted(a["id"] for a in alpaca.activities[:-1]))
-    )
+    # each execution known by its order and the order's filled quantity after it
+    keys = {f"{a['order_id']}:{float(a['cum_qty']):g}" for a in alpaca.activities}
+    assert s.applied == keys and len(keys) == len(opened)
 
 
 def test_a_loop_that_dies_between_schwabs_receipt_and_its_commit_sends_nothing_twice(
@@ -324,3 +337,22 @@ def test_an_order_schwab_cannot_tell_apart_stops_its_symbol_for_a_person(
     assert len(schwab.orders) == before  # nothing more is sent until a person reconciles
     events = [e["message"] for e in LiveStore(live_db).get(s.id)["events"]]
     assert any("reconcile required" in m and "a person must say which" in m for m in events)
+
+
+def test_a_stream_that_falls_silent_is_caught_up_by_the_accounts_record(
+    live_db: Database, trained_run: Path, alpaca: FakeAlpacaTrading, trade_updates: FakeTradeStream
+) -> None:
+    s = session(live_db, trained_run, broker="alpaca")
+    trade_updates.mute = True  # connected, and no event ever arrives
+    try:
+        for k in range(s.first, s.first + 5):
+            for o in [o for o in alpaca.orders.values() if o["status"] in OPEN]:  # the open of bar k
+                price = float(s.bars.xs(s.times[k], level="timestamp").loc[o["symbol"], "open"])
+                alpaca.execute(o["client_order_id"], float(o["qty"]), price)
+            s.tick(k)
+            s.commit()
+    finally:
+        s.close()
+    assert s.reconcile_required is None  # the positions it did not hear of came from the activities
+    assert {k: v for k, v in alpaca.positions.items() if v} == pytest.approx(held(s))
+    assert live_db["fills"].count_documents({"session_id": s.id}) == len(alpaca.activities)

@@ -21,11 +21,17 @@ market orders in full when they arrive, as a market that is open would.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import serve
 
 from tests.servers.http import Request, Response, ScriptedServer
 
@@ -61,6 +67,7 @@ class FakeAlpacaTrading(ScriptedServer):
         self.bearer = bearer
         self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
         self.fill_price: Callable[[dict[str, Any]], float] | None = None
+        self.stream: FakeTradeStream | None = None  # the trade_updates stand-in, when one runs
         self.initial_cash = cash
         self.account_id = str(uuid.uuid4())
         self._clear()
@@ -138,6 +145,9 @@ class FakeAlpacaTrading(ScriptedServer):
                     "order_status": o["status"],
                 }
             )
+            order = dict(o)
+        if self.stream is not None:
+            self.stream.publish(order, qty, price, "fill" if left <= 1e-9 else "partial_fill")
 
     # ------------------------------------------------------------------ the endpoints
 
@@ -308,3 +318,102 @@ class FakeAlpacaTrading(ScriptedServer):
             rows = rows[ids.index(token) + 1 :] if token in ids else []
         size = int(req.param("page_size") or 100)
         return Response.json(rows[:size])
+
+
+class FakeTradeStream:
+    """Alpaca's ``trade_updates`` WebSocket on 127.0.0.1 (``url``: its ``/stream``), fed by a
+    :class:`FakeAlpacaTrading` (``trading.stream = this``): each execution is an event, sent twice
+    when ``duplicates`` is set (Alpaca does that). :meth:`drop` cuts every connection (mid-fill, if
+    the test likes) and, with ``down``, refuses new ones until :meth:`up`."""
+
+    def __init__(self, trading: FakeAlpacaTrading) -> None:
+        self.trading = trading
+        self.duplicates = False
+        self.mute = False  # the connection stays up and says nothing (an event lost on the way)
+        self.logins = 0
+        self.sent: list[dict[str, Any]] = []
+        self._clients: set[Any] = set()
+        self._lock = threading.Lock()
+        self._down = False
+
+    def __enter__(self) -> FakeTradeStream:
+        self._server = serve(self._handle, "127.0.0.1", 0)
+        self.url = f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/stream"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self.trading.stream = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.trading.stream = None
+        self.drop()
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+    def _handle(self, ws: Any) -> None:
+        if self._down:
+            ws.close()
+            return
+        try:
+            login = json.loads(ws.recv(timeout=10))
+            data = login.get("data") or {}
+            token = data.get("oauth_token")
+            ok = login.get("action") == "authenticate" and (
+                (token is not None and self.trading.bearer is not None and self.trading.bearer(token))
+                or self.trading.keys.get(data.get("key_id")) == data.get("secret_key")
+            )
+            status = "authorized" if ok else "unauthorized"
+            ws.send(
+                json.dumps({"stream": "authorization", "data": {"status": status, "action": "authenticate"}})
+            )
+            if not ok:
+                ws.close()
+                return
+            listen = json.loads(ws.recv(timeout=10))
+            streams = (listen.get("data") or {}).get("streams") or []
+            ws.send(json.dumps({"stream": "listening", "data": {"streams": streams}}))
+            with self._lock:
+                self.logins += 1
+                self._clients.add(ws)
+            for _ in ws:  # until it closes
+                pass
+        except (ConnectionClosed, TimeoutError, ValueError):
+            pass
+        finally:
+            with self._lock:
+                self._clients.discard(ws)
+
+    def publish(self, order: dict[str, Any], qty: float, price: float, event: str) -> None:
+        message = {
+            "stream": "trade_updates",
+            "data": {
+                "event": event,
+                "execution_id": str(uuid.uuid4()),
+                "order": dict(order),
+                "timestamp": order["updated_at"],
+                "price": str(price),
+                "qty": str(qty),
+                "position_qty": str(self.trading.positions.get(order["symbol"], 0.0)),
+            },
+        }
+        with self._lock:
+            clients = [] if self.mute else list(self._clients)
+        for ws in clients:
+            for _ in range(2 if self.duplicates else 1):
+                with contextlib.suppress(ConnectionClosed):
+                    ws.send(json.dumps(message))
+        self.sent.append(message)
+
+    def connected(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+    def drop(self, *, down: bool = False) -> None:
+        self._down = down
+        with self._lock:
+            clients = list(self._clients)
+        for ws in clients:
+            ws.close()
+
+    def up(self) -> None:
+        self._down = False
