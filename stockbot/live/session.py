@@ -66,6 +66,7 @@ from stockbot.live.folder import SessionFolder, session_dir
 from stockbot.live.journal import Journal
 from stockbot.live.market_clock import MarketClock, check_feed, first_decision
 from stockbot.live.store import LiveStore, now
+from stockbot.live.units import RawUnits
 from stockbot.live.windows import send_window
 from stockbot.paths import stockbot_home
 
@@ -239,6 +240,7 @@ class LiveSession:
             self.broker: Broker = self._open_broker(limits)
         except AuthExpiredError as e:
             self.unusable = e
+            self.broker = None  # type: ignore[assignment]
         self.applied: set[str] = set()  # a real broker's fills applied (its cursor may shift)
         self.actions = ActionMap(run.config.env.action, len(self.symbols), run.config.env.short)
         self.signal = PolicySignal(run.model, self.actions, run.recurrent)
@@ -296,7 +298,8 @@ class LiveSession:
             opening_auction=self.clock is not None,
             streaming=True,
         )
-        return self.connection.broker
+        # the broker holds raw shares at raw prices; the session counts in the adjusted series
+        return RawUnits(self.connection.broker, self.symbols, whole=not self.r.execution.fractional_shares)
 
     def _path(self, limits: RiskLimits) -> OrderPath:
         return order_path_for(self.symbols, self.r, limits, self.id)
@@ -313,6 +316,7 @@ class LiveSession:
             "bench": self.bench.snapshot(),
             "fill_cursor": self.fill_cursor,
             "applied": sorted(self.applied),
+            "raw_held": self.broker.snapshot() if isinstance(self.broker, RawUnits) else None,
             "signal": self.signal.snapshot(),
             "reconcile_required": self.reconcile_required,
             "stopping": self.stopping,
@@ -333,6 +337,8 @@ class LiveSession:
         self.bench.restore(state["bench"])
         self.fill_cursor = int(state["fill_cursor"])
         self.applied = set(state.get("applied", ()))
+        if isinstance(self.broker, RawUnits):
+            self.broker.restore(state.get("raw_held") or {})
         self.signal.restore(state["signal"])
         self.reconcile_required = state["reconcile_required"]
         self.stopping = bool(state["stopping"])
@@ -547,6 +553,8 @@ class LiveSession:
         bar = market.bar(j)
         session = market.session(j)
         self.journal.bar = bar.time
+        if isinstance(self.broker, RawUnits):
+            self.broker.at(bar, market.bar(j - 1) if j > 0 else None)
         self._renew()
         if k == self.first:
             for p in (self.path, self.shadow, self.bench):
@@ -559,7 +567,7 @@ class LiveSession:
             self.bench.fill(bar)
             fills = self._take_fills(simulated, bar)
             self._end_orders(bar.time)
-            if self._differences()[1] and self._resync():  # a stream behind the account
+            if self._differences(bar.time)[1] and self._resync():  # a stream behind the account
                 fills += self._take_fills(simulated, bar)
             self._reconcile(bar.time)
             self._mark, change = self.path.mark(bar, session)
@@ -622,6 +630,8 @@ class LiveSession:
                 continue
             fill = _fill(bf, order)
             self.path.portfolio.apply(fill)
+            if isinstance(self.broker, RawUnits):
+                self.broker.took(bf)
             sim = simulated.get(fill.client_order_id)
             if sim is None and bar is not None and fill.symbol in self.path.portfolio.index:
                 i = self.path.portfolio.index[fill.symbol]
@@ -682,23 +692,33 @@ class LiveSession:
     def _reconcile(self, when: pd.Timestamp) -> None:
         """The broker's positions against the session's: a difference no open order explains
         stops the trading until a person resolves it (the broker wins then)."""
-        outside, problems = self._differences()
+        outside, problems = self._differences(when)
         if outside:
             self.event(f"positions outside the session's universe, left alone: {', '.join(outside)}", when)
         if problems:
             self._require_reconcile("; ".join(problems), when)
 
-    def _differences(self) -> tuple[list[str], list[str]]:
+    def _differences(self, when: pd.Timestamp | None = None) -> tuple[list[str], list[str]]:
         """The broker's positions outside the universe, and those that differ from the
-        session's by more than its open orders explain."""
-        held = self.broker.positions()
+        session's by more than its open orders explain. A real broker's are compared in raw
+        shares, after accepting what a split explains."""
+        if isinstance(self.broker, RawUnits):
+            held = self.broker.raw_positions()
+            for accepted in self.broker.corporate_actions(held):
+                self.event(f"corporate action accepted: {accepted}", when)
+            in_flight = self.broker.raw_in_flight()
+            ours_by_symbol = {s: self.broker.raw_held.get(s, 0.0) for s in self.symbols}
+        else:
+            held = self.broker.positions()
+            in_flight = {}
+            for o in self.broker.open_orders():
+                in_flight[o.symbol] = in_flight.get(o.symbol, 0.0) + o.quantity - o.filled_quantity
+            p = self.path.portfolio
+            ours_by_symbol = {s: float(p.qty[i]) for s, i in p.index.items()}
         outside = sorted(s for s in held if s not in self.path.portfolio.index)
-        in_flight: dict[str, float] = {}
-        for o in self.broker.open_orders():
-            in_flight[o.symbol] = in_flight.get(o.symbol, 0.0) + o.quantity - o.filled_quantity
         problems = []
-        for s, i in self.path.portfolio.index.items():
-            ours, theirs = float(self.path.portfolio.qty[i]), float(held.get(s, 0.0))
+        for s, ours in ours_by_symbol.items():
+            theirs = float(held.get(s, 0.0))
             diff = abs(theirs - ours)
             if diff > 1e-6 * max(1.0, abs(ours)) and diff > in_flight.get(s, 0.0) + 1e-9:
                 problems.append(f"{s}: broker {theirs:g}, session {ours:g}")
@@ -820,6 +840,9 @@ class LiveSession:
             return True
         at = self.now()
         opens = self.clock.schedule.open(pd.Timestamp(fill_time).date())
+        if isinstance(self.broker, RawUnits):  # the window of the order the broker gets
+            raw = self.broker.raw_order(order)
+            order = raw if isinstance(raw, Order) else order
         earliest, latest = send_window(self.config.broker, order, at, opens)
         return earliest <= at < latest
 
@@ -959,7 +982,10 @@ class LiveSession:
         self._send(orders)
 
     def _adopt_broker(self, when: pd.Timestamp) -> None:
-        held = self.broker.positions()
+        held = self.broker.positions()  # a real broker's in the session's units
+        if isinstance(self.broker, RawUnits):
+            raw = self.broker.raw_positions()
+            self.broker.raw_held = {s: float(raw[s]) for s in self.symbols if raw.get(s)}
         p = self.path.portfolio
         for s, i in p.index.items():
             q = float(held.get(s, 0.0))
@@ -1041,6 +1067,8 @@ class LiveSession:
             "stopping": self.stopping,
             "last_decision": self.last_decision,
             "symbols": self.symbols,
+            # a real broker's raw shares, as the session's fills account for them
+            "broker_positions": self.broker.snapshot() if isinstance(self.broker, RawUnits) else None,
             "feed": self.r.data.provider,
             "trained_on": self.r.run.config.data.provider,
         }

@@ -124,7 +124,7 @@ def test_a_user_connects_alpaca_and_trades_its_paper_account_from_the_pages(
     with hub_store(hub) as runs:
         view = LiveStore(runs.col.database).get(sid)["view"]
     held = {k: v for k, v in alpaca.positions.items() if v}
-    assert held and held == pytest.approx(view["positions"])
+    assert held and held == pytest.approx({k: v for k, v in view["broker_positions"].items() if v})
     ids = [o["client_order_id"] for o in alpaca.orders.values()]
     assert len(ids) == len(set(ids)) and {o["side"] for o in alpaca.orders.values()} == {"buy", "sell"}
     r = uma.call("GET", f"api/live/{sid}/fills")

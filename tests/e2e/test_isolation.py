@@ -455,7 +455,7 @@ def test_a_live_schwab_session_trades_on_a_hub_that_isolates_users(
         with hub_store(hub) as runs:
             view = runs.col.database["live_sessions"].find_one({"_id": sid})["view"]
         held = {k: v for k, v in schwab.positions.items() if v}
-        assert held and held == pytest.approx(view["positions"])
+        assert held and held == pytest.approx({k: v for k, v in view["broker_positions"].items() if v})
         assert all(float(o["quantity"]).is_integer() for o in schwab.orders.values())
         assert not any(o["status"] in WORKING for o in schwab.orders.values())
         fills = client.call("GET", f"api/live/{sid}/fills").json()["fills"]

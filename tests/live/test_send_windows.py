@@ -69,8 +69,8 @@ def trading(key: bytes, live_db: Database, monkeypatch: pytest.MonkeyPatch) -> I
 
 
 def held(s: LiveSession) -> dict[str, float]:
-    p = s.path.portfolio
-    return {sym: float(q) for sym, q in zip(p.symbols, p.qty, strict=True) if q != 0.0}
+    """The raw shares the session's fills hold (at the broker, raw shares)."""
+    return {sym: q for sym, q in s.broker.raw_held.items() if q}  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("fractional", [False, True], ids=["whole-opg", "fractional-day"])
@@ -89,7 +89,9 @@ def test_alpaca_orders_go_out_only_when_alpaca_takes_them(
     trading.clock = lambda: clock.t.to_pydatetime()  # noqa: PLW0108 (t moves)
     trading.fill_price = lambda o: next_open_price(csv, o["symbol"], clock.t)
     assert s.run() == "stopped"
-    assert trading.received and not trading.refused
+    assert trading.received and not trading.refused, [
+        (r["why"], r["at"], r["qty"], r["time_in_force"]) for r in trading.refused
+    ]
     events = [e["message"] for e in LiveStore(live_db).get(s.id)["events"]]
     assert "note: decisions read alpaca bars; the policy was trained on sample bars" in events
     assert any(m.startswith("note: 4% of equity kept in cash") for m in events)
