@@ -25,6 +25,19 @@ def _when(value: Any) -> dt.datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
+def login_warning(shown: dict[str, Any], now: dt.datetime) -> str | None:
+    """What a connection's owner must do about its login (shown on the settings and live pages):
+    connect again when a refresh failed, when the login ended, or within 48 hours of its end."""
+    if shown.get("last_error"):
+        return f"re-connect needed: {shown['last_error']}"
+    ends = _when(shown.get("refresh_expires_at"))
+    if ends is not None and ends <= now:
+        return "the login has expired: connect again (sessions on it stop trading)"
+    if ends is not None and ends - now <= WARN_BEFORE:
+        return f"the login expires {ends:%Y-%m-%d %H:%M} UTC: connect again before then"
+    return None
+
+
 def _mode(shown: dict[str, Any]) -> str | None:
     if not shown or shown.get("paper") is None:
         return None  # not connected, or not known yet
@@ -47,14 +60,7 @@ class BrokersState(param.Parameterized):
         rows = []
         for broker in BROKERS:
             shown = self.tokens.public(self.viewer.name, broker) or {}
-            ends = _when(shown.get("refresh_expires_at"))
-            warning = None
-            if ends is not None and ends <= now:
-                warning = "the login has expired: connect again (sessions on it stop trading)"
-            elif ends is not None and ends - now <= WARN_BEFORE:
-                warning = f"the login expires {ends:%Y-%m-%d %H:%M} UTC: connect again before then"
-            if shown.get("last_error"):
-                warning = f"re-connect needed: {shown['last_error']}"
+            warning = login_warning(shown, now)
             rows.append(
                 {
                     "broker": broker,

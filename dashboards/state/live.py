@@ -18,6 +18,7 @@ import pandas as pd
 import param
 
 from dashboards import format as fmt
+from dashboards.state.brokers import login_warning
 from dashboards.state.files import read_path_csv
 from dashboards.viewer import Viewer, service_prefix
 from stockbot.errors import ConfigError, StockBotError
@@ -26,6 +27,7 @@ from stockbot.live.feed import SessionFeed
 from stockbot.live.folder import session_dir
 from stockbot.live.store import ENDED, SESSION_ID, LiveStore
 from stockbot.store.runs import RunStatus, RunStore
+from stockbot.store.tokens import TokenStore, crypt_key
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +209,7 @@ class LiveState(param.Parameterized):
         broker = str(doc.get("broker", fmt.MISSING))
         if broker != "paper" and doc.get("mode"):
             broker += " · LIVE account, real money" if doc["mode"] == "live" else " · paper account"
-        return [
+        items = [
             ("Broker", broker),
             ("Market clock", market),
             ("Data", self._data_text(view)),
@@ -215,6 +217,22 @@ class LiveState(param.Parameterized):
             ("Risk", risk_text),
             ("Heartbeat", heartbeat),
         ]
+        warning = self.login_warning(doc)
+        if warning:
+            items.insert(1, ("Login", warning))
+        return items
+
+    def login_warning(self, doc: dict[str, Any]) -> str | None:
+        """A live session's broker login that needs its owner (ends within 48 hours, ended, or
+        could not be refreshed); None on paper or when all is well."""
+        if doc.get("broker", "paper") == "paper" or doc.get("status") in ENDED:
+            return None
+        try:
+            tokens = TokenStore(self.store.db, crypt_key())
+            shown = tokens.public(str(doc.get("owner")), str(doc["broker"])) or {}
+        except StockBotError:  # no key here: the service has one
+            return None
+        return login_warning(shown, dt.datetime.now(dt.UTC))
 
     @staticmethod
     def _data_text(view: dict[str, Any]) -> str:

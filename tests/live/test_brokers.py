@@ -238,6 +238,12 @@ def test_a_session_trades_a_live_schwab_account_in_whole_shares(
     matches_broker(s, schwab.positions)
     assert s.reconcile_required is None
     check_slippage(live_db, s)
+    # the login ends within two days: /live says so next to the session
+    ends = dt.datetime.now(dt.UTC) + dt.timedelta(hours=40)
+    TokenStore(live_db, key).update_public("ada", "schwab", refresh_expires_at=ends.isoformat())
+    live_db["live_sessions"].update_one({"_id": s.id}, {"$set": {"status": "running"}})
+    items = dict(LiveState(Viewer("ada", False), s.id, store=LiveStore(live_db)).status_items())
+    assert items["Login"] == f"the login expires {ends:%Y-%m-%d %H:%M} UTC: connect again before then"
     # the order ids survive the loop: a restarted loop finds every order it sent
     ids = list(live_db["broker_order_ids"].find({"session_id": s.id}))
     assert sorted(int(d["entry"]["order_id"]) for d in ids) == sorted(schwab.orders)
