@@ -232,7 +232,8 @@ def start_form(state: LiveState) -> pn.Card:
     card = pn.Card(
         pn.Row(runs, sizing_mode="stretch_width"),
         pn.Row(broker, account, confirm, sizing_mode="stretch_width"),
-        pn.Row(clock, first, last, speed, feed, sizing_mode="stretch_width"),
+        pn.Row(clock, feed, sizing_mode="stretch_width"),
+        pn.Row(first, last, speed, sizing_mode="stretch_width"),
         pn.Row(cash, name, sizing_mode="stretch_width"),
         button,
         errors,

@@ -118,19 +118,16 @@ def serve() -> None:
 
 
 class RedactQuery(logging.Filter):
-    """Access log lines without the values of an OAuth return's ``code`` and ``state`` (or a
-    token's): the broker sends them in the callback's query string."""
+    """Log lines of the web server (access and errors) without the values of an OAuth return's
+    ``code`` and ``state`` (or a token's): the broker sends them in the callback's query string."""
 
-    SECRET = re.compile(r"\b(code|state|token|access_token|refresh_token)=[^&\s]*")
+    SECRET = re.compile(r"\b(code|state|token|access_token|refresh_token)=[^&\s'\")]*")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            args = record.args if isinstance(record.args, tuple) else (record.args,)
-            record.args = tuple(
-                self.SECRET.sub(r"\1=[redacted]", a) if isinstance(a, str) else a for a in args
-            )
-        elif isinstance(record.msg, str):
-            record.msg = self.SECRET.sub(r"\1=[redacted]", record.msg)
+        text = record.getMessage()
+        redacted = self.SECRET.sub(r"\1=[redacted]", text)
+        if redacted != text:
+            record.msg, record.args = redacted, ()
         return True
 
 
@@ -139,7 +136,8 @@ def main() -> None:
 
     private_umask()  # cookie secrets, cached reports and the daemons it starts stay private
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s %(name)s %(levelname)s] %(message)s")
-    logging.getLogger("tornado.access").addFilter(RedactQuery())
+    for name in ("tornado.access", "tornado.application", "tornado.general"):
+        logging.getLogger(name).addFilter(RedactQuery())
     # a hub started from a non-interactive shell ignores SIGINT, and its services inherit that
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

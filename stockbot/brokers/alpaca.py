@@ -288,6 +288,8 @@ class AlpacaBroker(OneAtATime):  # Alpaca has no batch endpoints
                     time=r["time"],
                     raw_price=r["price"],
                     adj_factor=1.0,
+                    order_ref=r["order_id"],
+                    cumulative=r["cumulative"],
                 )
             )
         return out

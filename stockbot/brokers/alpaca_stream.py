@@ -27,7 +27,7 @@ FILL_EVENTS = ("fill", "partial_fill")
 
 
 def fill_key(order_id: str, cumulative: float) -> str:
-    return f"{order_id}:{float(cumulative):g}"
+    return f"{order_id}:{float(cumulative)!r}"
 
 
 class _Stream(TradingStream):
@@ -36,7 +36,11 @@ class _Stream(TradingStream):
         self.owner = owner
         self.oauth_token = oauth_token
 
-    async def _auth(self) -> None:  # after every (re)connect
+    async def _start_ws(self) -> None:  # every (re)connect: connect, log in, listen
+        await super()._start_ws()
+        self.owner.connected()  # listening now: what came before is the backfill's
+
+    async def _auth(self) -> None:
         data = (
             {"oauth_token": self.oauth_token}
             if self.oauth_token
@@ -46,7 +50,6 @@ class _Stream(TradingStream):
         answer = json.loads(await self._ws.recv())
         if (answer.get("data") or {}).get("status") != "authorized":
             raise ValueError(f"alpaca's stream refused the login: {answer}")
-        self.owner.connected()
 
 
 class FillStream:

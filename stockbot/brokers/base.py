@@ -66,6 +66,10 @@ class BrokerFill:
     time: str  # ISO timestamp of the bar (paper) or the execution (real brokers)
     raw_price: float
     adj_factor: float = 1.0
+    # where a broker reports executions as its order's cumulative filled quantity (Alpaca): the
+    # order and that quantity after this execution (raw shares), so a session counts each share once
+    order_ref: str | None = None
+    cumulative: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

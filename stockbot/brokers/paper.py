@@ -143,7 +143,7 @@ class PaperBroker:
             .find({"account": self.account_id, "cursor": {"$gt": int(cursor)}})
             .sort("cursor", 1)
         )
-        return [BrokerFill(**{k: r[k] for k in BrokerFill.__slots__}) for r in rows]
+        return [BrokerFill(**{k: r[k] for k in BrokerFill.__slots__ if k in r}) for r in rows]
 
     # ------------------------------------------------------------------ orders
 

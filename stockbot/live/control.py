@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 ISOLATING_SPAWNERS = ("local-users",)  # hub spawners that run each user's server as their own account
 MAX_RESTARTS = 3
+TEMPFAIL = 75  # a loop that waited out a broker that could not answer (not counted as a crash)
 RESTART_WINDOW = 600.0
 STALE_SECONDS = 30.0
 STOP_WAIT_SECONDS = 30.0  # how long a disconnect waits for the sessions on the account to stop
@@ -215,6 +216,9 @@ def supervise(session_id: str, store: LiveStore | None = None, command: list[str
         status = doc["status"] if doc else "failed"
         if code == 0 and status in ENDED:
             return status
+        if code == TEMPFAIL:  # the broker could not answer; the loop waited: start it again
+            log.info("session %s: the broker was unavailable; the loop starts again", session_id)
+            continue
         now = time.monotonic()
         restarts = [t for t in restarts if now - t < RESTART_WINDOW] + [now]
         store.sessions.update_one(

@@ -26,6 +26,7 @@ never loses a fill, and ends where an uninterrupted run ends.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -58,7 +59,7 @@ from stockbot.data import load_bars
 from stockbot.envs.actions import ActionMap
 from stockbot.envs.market import MarketData
 from stockbot.envs.observation import ObservationBuilder
-from stockbot.errors import ConfigError, DataError, ProviderError
+from stockbot.errors import BrokerError, ConfigError, DataError, ProviderError, StockBotError
 from stockbot.execution import CostModel, Fill, Mark, Order, OrderPath, RiskLimits
 from stockbot.execution.records import fill_to_doc, order_from_doc, order_to_doc
 from stockbot.execution.venue import Bar, PaperVenue
@@ -76,6 +77,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
+RETRY_SECONDS = 30.0  # a broker that cannot answer: the loop waits this long, then redoes its bar
+TEMPFAIL = 75  # the loop's exit code then (EX_TEMPFAIL): its supervisor starts it again (control.py)
 ALPACA_CASH_BUFFER = 0.04  # the most Alpaca prices a market buy above the market when checking it
 REQUEST_POLL_SECONDS = 0.2
 
@@ -223,6 +226,7 @@ class LiveSession:
         self.first, self.end = line.first, line.end
         self._stale: dt.date | None = None  # the session last reported stale
         self._next_poll: pd.Timestamp | None = None  # market clock: when to ask the feed again
+        self._next_doubt: pd.Timestamp | None = None  # market clock: when to look up doubtful orders
         self._attempt: set[str] = set()  # a dead process's orders for a bar it had not committed
         self.bench_invested = False
         self._stamps = self.bars.index.get_level_values("timestamp")
@@ -235,13 +239,14 @@ class LiveSession:
         # what a real broker's fill is measured against when the shadow did not send that order
         self.model = PaperVenue(CostModel.from_config(self.r.costs), fill_at_close=False)
         self.connection: Connection | None = None
-        self.unusable: AuthExpiredError | None = None  # the account cannot be reached: run() stops
+        self.unusable: Exception | None = None  # the account cannot be reached: run() says why
         try:
             self.broker: Broker = self._open_broker(limits)
-        except AuthExpiredError as e:
+        except (BrokerError, StockBotError) as e:
             self.unusable = e
             self.broker = None  # type: ignore[assignment]
         self.applied: set[str] = set()  # a real broker's fills applied (its cursor may shift)
+        self.cum_applied: dict[str, float] = {}  # order -> its cumulative raw shares applied
         self.actions = ActionMap(run.config.env.action, len(self.symbols), run.config.env.short)
         self.signal = PolicySignal(run.model, self.actions, run.recurrent)
         self.k = -1  # the last committed bar
@@ -316,6 +321,7 @@ class LiveSession:
             "bench": self.bench.snapshot(),
             "fill_cursor": self.fill_cursor,
             "applied": sorted(self.applied),
+            "cum_applied": self.cum_applied,
             "raw_held": self.broker.snapshot() if isinstance(self.broker, RawUnits) else None,
             "signal": self.signal.snapshot(),
             "reconcile_required": self.reconcile_required,
@@ -337,6 +343,7 @@ class LiveSession:
         self.bench.restore(state["bench"])
         self.fill_cursor = int(state["fill_cursor"])
         self.applied = set(state.get("applied", ()))
+        self.cum_applied = {k: float(v) for k, v in (state.get("cum_applied") or {}).items()}
         if isinstance(self.broker, RawUnits):
             self.broker.restore(state.get("raw_held") or {})
         self.signal.restore(state["signal"])
@@ -386,12 +393,25 @@ class LiveSession:
         self.store.set_status(self.id, "running", None, pid=os.getpid(), started_at=dt.datetime.now(dt.UTC))
         beat = _Heartbeat(self.store, self.id)
         beat.start()
+        whole = True  # the state in memory is a committed bar's (not one cut off half-way)
         try:
             if self.unusable is not None:
                 raise self.unusable
             self._trade()
             self._settle()
-        except AuthExpiredError as e:  # nothing can be sent or checked: stop, and say why
+        except TemporaryError as e:  # the broker cannot answer now: redo from the last commit
+            when = self.times[self.k] if self.k >= 0 else None
+            self.event(
+                f"the broker could not answer ({e}); the loop redoes its bar from the last commit "
+                f"in {RETRY_SECONDS:g} s",
+                when,
+            )
+            self.store.push_events(self.id, self._events)
+            self.sleep(RETRY_SECONDS)
+            raise SystemExit(TEMPFAIL) from e
+        except (AuthExpiredError, AmbiguousOrderError, BrokerError, StockBotError) as e:
+            # nothing can be sent or checked: stop, and say why
+            whole = self.unusable is not None
             self.status = "failed"
             left = f"positions and open orders left at {self.config.broker}"
             self.doc["reason"] = f"{e}; trading stopped, {left}"
@@ -399,7 +419,11 @@ class LiveSession:
         finally:
             beat.stop()
             self.close()
-        self.commit()
+        if whole:
+            self.commit()
+        else:  # a bar cut off half-way: its redo is a person's; only what happened is recorded
+            self.store.push_events(self.id, self._events)
+            self._events = []
         self.store.set_status(self.id, self.status, self.doc.get("reason"))
         return self.status
 
@@ -414,6 +438,8 @@ class LiveSession:
         still open): the session ends holding what the account holds from its orders."""
         if self.connection is None or self.k < 0:
             return
+        self._renew()
+        self._resync()  # the account's record, not only what a stream said
         fills = self._take_fills({})
         if fills:
             self.folder.append_trades([trade_row(f) for f in fills])
@@ -555,6 +581,8 @@ class LiveSession:
         self.journal.bar = bar.time
         if isinstance(self.broker, RawUnits):
             self.broker.at(bar, market.bar(j - 1) if j > 0 else None)
+            if self.clock is not None and k > self.first:
+                self._rebase(self.broker.splits(), bar.time)
         self._renew()
         if k == self.first:
             for p in (self.path, self.shadow, self.bench):
@@ -567,6 +595,8 @@ class LiveSession:
             self.bench.fill(bar)
             fills = self._take_fills(simulated, bar)
             self._end_orders(bar.time)
+            if self.connection is not None:  # orders the lookups just found (Schwab's, receipt lost)
+                fills += self._take_fills(simulated, bar)
             if self._differences(bar.time)[1] and self._resync():  # a stream behind the account
                 fills += self._take_fills(simulated, bar)
             self._reconcile(bar.time)
@@ -590,6 +620,20 @@ class LiveSession:
         self._write_equity(bar)
         self.folder.append_orders(bar.time, self.journal.take_ended())
 
+    def _rebase(self, splits: dict[str, float], when: pd.Timestamp) -> None:
+        """The feed re-adjusted its history for a split (its latest factor is 1 again): the
+        session's positions, its shadow's and its benchmark's, count in the new adjusted shares
+        (``r`` times as many, at ``1/r`` the cost). A replay's data was adjusted for its splits
+        from the start: nothing to re-base there."""
+        for symbol, r in splits.items():
+            for p in (self.path, self.shadow, self.bench):
+                i = p.portfolio.index[symbol]
+                p.portfolio.qty[i] *= r
+                p.portfolio.avg_cost[i] /= r
+            self.event(
+                f"{symbol}: the feed re-adjusted its history by {r:g} (a split): positions re-based", when
+            )
+
     def _drop_attempt(self, when: pd.Timestamp) -> None:
         """After a redone bar: the dead process's orders for it that the redo did not decide again
         are cancelled at the broker (those due at this bar have run and were taken as they ended)."""
@@ -600,7 +644,7 @@ class LiveSession:
             doc = self.journal.get(cid)
             if doc is None or not self.journal.is_open(cid) or pd.Timestamp(doc["fill_time"]) <= when:
                 continue
-            self.broker.cancel(cid)
+            self._broker_cancel(cid)
             self.journal.set(
                 cid, "cancelled", message="decided by a process that died; its redo decided otherwise"
             )
@@ -618,11 +662,21 @@ class LiveSession:
         venue would fill it at in ``bar``."""
         fills, docs = [], []
         exact = self.broker.exact_cursor
-        for bf in self.broker.fills_since(self.fill_cursor if exact else 0):
+        for reported in self.broker.fills_since(self.fill_cursor if exact else 0):
+            bf = reported
             if not exact:
                 if bf.fill_id in self.applied:
                     continue
                 self.applied.add(bf.fill_id)
+                if bf.order_ref is not None and bf.cumulative is not None:
+                    # shares counted once: an execution reported after a later one of its order
+                    # (whose step held it) adds nothing; otherwise the step since the last one
+                    top = self.cum_applied.get(bf.order_ref, 0.0)
+                    if bf.cumulative <= top + 1e-9:
+                        continue
+                    step = (bf.cumulative - top) / bf.adj_factor  # in the session's units
+                    self.cum_applied[bf.order_ref] = bf.cumulative
+                    bf = dataclasses.replace(bf, quantity=step)
             order = self.journal.get(bf.client_order_id)
             if order is None:
                 self.event(f"fill {bf.fill_id} is for an order this session did not send; left alone")
@@ -669,7 +723,7 @@ class LiveSession:
             if at_broker is None:
                 self.journal.set(cid, "expired", message="the broker does not know it")
             elif at_broker.status == "accepted":  # still open past its bar: a DAY order ends unfilled
-                self.broker.cancel(cid)
+                self._broker_cancel(cid)
                 self.journal.set(cid, "expired", filled_quantity=at_broker.filled_quantity)
             else:
                 self.journal.set(
@@ -706,7 +760,7 @@ class LiveSession:
             held = self.broker.raw_positions()
             for accepted in self.broker.corporate_actions(held):
                 self.event(f"corporate action accepted: {accepted}", when)
-            in_flight = self.broker.raw_in_flight()
+            in_flight = self.broker.raw_in_flight(lambda cid: self.journal.get(cid) is not None)
             ours_by_symbol = {s: self.broker.raw_held.get(s, 0.0) for s in self.symbols}
         else:
             held = self.broker.positions()
@@ -797,10 +851,16 @@ class LiveSession:
         """Send the orders for the next bar whose send window is open now (a replay's always is;
         on the market clock, :func:`stockbot.live.windows.send_window`). ``waiting``: between bars,
         only intents not sent yet are looked at."""
-        if self.k < 0 or not self._has_next(self.k):
-            return
+        if self.k < 0 or not self._has_next(self.k) or self.reconcile_required:
+            return  # nothing goes out while a person must reconcile
         nxt = self._fill_times(self.k, 1)[0]
-        wanted = ("intent",) if waiting else ("intent", "submitted", "unknown")
+        wanted: tuple[str, ...] = ("intent", "submitted", "unknown")
+        if waiting:  # between bars: intents, and orders in doubt once a minute
+            now_ = self.now()
+            doubt = self._next_doubt is None or now_ >= self._next_doubt
+            if doubt:
+                self._next_doubt = now_ + pd.Timedelta(seconds=60)
+            wanted = ("intent", "submitted", "unknown") if doubt else ("intent",)
         due = [
             o
             for o in self.path.pending
@@ -889,7 +949,7 @@ class LiveSession:
     def _cancel(self, order: Order) -> None:
         status = self.journal.status(order.client_order_id)
         if status == "accepted" or self.journal.in_doubt(order.client_order_id):
-            self.broker.cancel(order.client_order_id)
+            self._broker_cancel(order.client_order_id)
         if status in ("intent", "submitted", "accepted", "unknown"):
             self.journal.set(order.client_order_id, "cancelled", message="replaced by a later decision")
 
@@ -937,6 +997,7 @@ class LiveSession:
             self.event("stopped: flat", bar.time)
 
     def _between_bars(self, requests: list[dict[str, Any]]) -> None:
+        self._renew()  # a stop or a kill reaches the broker hours after the last tick
         if self.k < 0:  # a market session before its first bar: nothing held, nothing to send
             ends = [r for r in requests if r["action"] in ("stop", "kill")]
             if ends:  # the rest (pause, resume) waits for the first bar, which sets up the risk state
@@ -968,9 +1029,23 @@ class LiveSession:
                 self._cancel(o)
         self.path.pending = keep
         spared = {o.client_order_id for o in keep} | self._attempt
+        if self.connection is not None:  # a real broker: what ran may still work (a DAY limit)
+            for o in keep:
+                self._broker_cancel(o.client_order_id)
+            spared = self._attempt
         for o in self.broker.open_orders():
-            if o.client_order_id not in spared:
-                self.broker.cancel(o.client_order_id)
+            # on a real account, only the session's own orders (not a person's)
+            mine = self.connection is None or self.journal.get(o.client_order_id) is not None
+            if mine and o.client_order_id not in spared:
+                self._broker_cancel(o.client_order_id)
+
+    def _broker_cancel(self, client_order_id: str) -> None:
+        """Cancel at the broker; an order it cannot tell apart from another stops its symbol for
+        a person instead."""
+        try:
+            self.broker.cancel(client_order_id)
+        except AmbiguousOrderError as e:
+            self._require_reconcile(f"{e.symbol}: {e}", self.times[self.k] if self.k >= 0 else None)
 
     def _exit(self, market: MarketData, j: int, *, flatten: bool) -> None:
         bar = market.bar(j)

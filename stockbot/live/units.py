@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,10 @@ class RawUnits:
                 self.factor[s] = float(f)
                 self.ratio[s] = float(f / b) if math.isfinite(b) and b > 0 else 1.0
 
+    def splits(self) -> dict[str, float]:
+        """The symbols whose factor moved by a split at the latest bar, with its ratio."""
+        return {s: r for s, r in self.ratio.items() if abs(r - 1.0) >= SPLIT_MOVE}
+
     def took(self, fill: BrokerFill) -> None:
         """A fill the session applied (in its units): its raw shares are held now."""
         raw = fill.quantity * fill.adj_factor * (1.0 if fill.side == "buy" else -1.0)
@@ -74,10 +79,12 @@ class RawUnits:
     def raw_positions(self) -> dict[str, float]:
         return self.inner.positions()
 
-    def raw_in_flight(self) -> dict[str, float]:
+    def raw_in_flight(self, mine: Callable[[str], bool]) -> dict[str, float]:
+        """Raw shares still to fill of the session's open orders (``mine``: whose they are)."""
         out: dict[str, float] = {}
         for o in self.inner.open_orders():
-            out[o.symbol] = out.get(o.symbol, 0.0) + o.quantity - o.filled_quantity
+            if mine(o.client_order_id):
+                out[o.symbol] = out.get(o.symbol, 0.0) + o.quantity - o.filled_quantity
         return out
 
     def corporate_actions(self, held: dict[str, float]) -> list[str]:
@@ -104,6 +111,11 @@ class RawUnits:
         """``order`` as the broker gets it (raw shares and prices), or why it cannot go."""
         f = self._f(order.symbol)
         qty = order.quantity * f
+        held = self.raw_held.get(order.symbol, 0.0)
+        if order.side == "sell" and held > 0:
+            # never more than the raw shares held: a dividend moves the factor of shares held
+            # since, so q * f can exceed them (an exit must not open a short)
+            qty = min(qty, held)
         qty = float(round(qty)) if self.whole else round(qty, 9)
         if qty <= 0:
             raw = order.quantity * f

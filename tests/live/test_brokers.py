@@ -7,6 +7,7 @@ parts), plus a few basis points, so the shadow's slippage is measured against a 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from stockbot.live.session import LiveSession
 from stockbot.live.store import LiveStore
 from stockbot.store.tokens import TokenStore
 from tests.servers.alpaca_trading import OPEN, FakeAlpacaTrading, FakeTradeStream
+from tests.servers.http import Response
 from tests.servers.oauth import FakeOAuthProvider
 from tests.servers.schwab_trading import WORKING, FakeSchwabTrading
 
@@ -300,7 +302,7 @@ def test_fills_a_broker_reports_late_or_twice_are_applied_once(
     assert s.reconcile_required is None
     assert live_db["fills"].count_documents({"session_id": s.id}) == len(opened)
     # each execution known by its order and the order's filled quantity after it
-    keys = {f"{a['order_id']}:{float(a['cum_qty']):g}" for a in alpaca.activities}
+    keys = {f"{a['order_id']}:{float(a['cum_qty'])!r}" for a in alpaca.activities}
     assert s.applied == keys and len(keys) == len(opened)
 
 
@@ -388,3 +390,71 @@ def test_a_stream_that_falls_silent_is_caught_up_by_the_accounts_record(
     assert s.reconcile_required is None  # the positions it did not hear of came from the activities
     matches_broker(s, alpaca.positions)
     assert live_db["fills"].count_documents({"session_id": s.id}) == len(alpaca.activities)
+
+
+def test_an_execution_reported_after_a_later_one_of_its_order_adds_nothing(
+    live_db: Database, trained_run: Path, alpaca: FakeAlpacaTrading, trade_updates: FakeTradeStream
+) -> None:
+    s = session(live_db, trained_run, broker="alpaca")
+    try:
+        s.tick(s.first)
+        s.commit()
+        opened = [o for o in alpaca.orders.values() if o["status"] in OPEN]
+        assert opened
+        first, rest = opened[0], opened[1:]
+        qty = float(first["qty"])
+        deadline = time.monotonic() + 20
+        while trade_updates.connected() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        s.broker.inner.fills_since(0)  # type: ignore[attr-defined]  # its connection's backfill is read
+        trade_updates.mute = True  # the first part of the first order never comes by the stream
+        alpaca.execute(
+            first["client_order_id"], qty / 2, fill_price(s, first["symbol"], first["side"], qty / 2)
+        )
+        trade_updates.mute = False
+        alpaca.execute(
+            first["client_order_id"], qty / 2, fill_price(s, first["symbol"], first["side"], qty / 2)
+        )
+        for o in rest:
+            q = float(o["qty"])
+            alpaca.execute(o["client_order_id"], q, fill_price(s, o["symbol"], o["side"], q))
+        deadline = time.monotonic() + 10
+        while len(trade_updates.sent) < len(alpaca.activities) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        s.tick(s.first + 1)  # the order's whole quantity, from the stream's later event
+        s.commit()
+        s.broker.resync()  # type: ignore[attr-defined]  # the activities: the earlier part comes late
+        s.tick(s.first + 2)
+        s.commit()
+    finally:
+        s.close()
+    assert s.reconcile_required is None
+    mine = [
+        f
+        for f in live_db["fills"].find({"session_id": s.id})
+        if f["client_order_id"] == first["client_order_id"]
+    ]
+    assert sum(f["quantity"] * f["adj_factor"] for f in mine) == pytest.approx(qty)  # raw shares, once
+    matches_broker(s, alpaca.positions)
+
+
+def test_a_broker_that_cannot_answer_makes_the_loop_wait_and_redo_its_bar(
+    live_db: Database, trained_run: Path, alpaca: FakeAlpacaTrading
+) -> None:
+    from stockbot.live.session import TEMPFAIL
+
+    s = session(live_db, trained_run, broker="alpaca")
+    s.tick(s.first)
+    s.commit()
+    saved = LiveStore(live_db).get(s.id)["state"]
+    naps: list[float] = []
+    s.sleep = naps.append  # type: ignore[method-assign]
+    alpaca.script(
+        "GET", "/v2/positions", Response.json({"code": 50300000, "message": "down"}, status=503), times=None
+    )
+    with pytest.raises(SystemExit) as e:
+        s.run()
+    assert e.value.code == TEMPFAIL and naps == [30.0]
+    doc = LiveStore(live_db).get(s.id)
+    assert doc["state"] == saved  # nothing of the cut-off bar was committed
+    assert any("could not answer" in m["message"] for m in doc["events"])

@@ -96,8 +96,19 @@ def utc(text: str) -> pd.Timestamp:
 
 
 def market_session(
-    live_db: Database, run: Path, server: FakeAlpaca, csv: pd.DataFrame, stop_at: str, **withheld: str
+    live_db: Database,
+    run: Path,
+    server: FakeAlpaca,
+    csv: pd.DataFrame,
+    stop_at: str,
+    *,
+    owner: str = "alice",
+    step: pd.Timedelta | None = None,
+    config: dict[str, object] | None = None,
+    **withheld: str,
 ) -> tuple[LiveSession, ExchangeTime]:
+    """A market-clock session from Monday 2017-04-03's close, stopped at ``stop_at``; ``config``
+    adds to its live config (a broker, say), ``step`` is the clock's step."""
     store = LiveStore(live_db)
     clock = ExchangeTime(
         utc("2017-04-03 21:00"),
@@ -106,13 +117,15 @@ def market_session(
         utc(stop_at),
         store,
         {k.replace("_", "-"): utc(v) for k, v in withheld.items()},
+        step=step,
     )
     raw = {
         "policy": {"path": str(run)},
         "clock": {"kind": "market", "data_lag_minutes": 15, "stale_after_minutes": 60, "poll_seconds": 600},
         "data": {"provider": "alpaca", "dataset": None, "symbols": None},
+        **(config or {}),
     }
-    doc = start_session(raw, "alice", store=store, spawn=False, now=clock.now())
+    doc = start_session(raw, owner, store=store, spawn=False, now=clock.now())
     clock.session_id = doc["_id"]
     return LiveSession(store, doc["_id"], now=clock.now, sleep=clock.sleep), clock
 

@@ -19,11 +19,10 @@ from pymongo.database import Database
 
 from dashboards.state.live import LiveState
 from dashboards.viewer import Viewer
-from stockbot.live.control import start_session
 from stockbot.live.session import LiveSession
 from stockbot.live.store import LiveStore
 from tests.live.test_brokers import connect_schwab, end_sessions, key, oauth  # noqa: F401
-from tests.live.test_market import ExchangeTime, alpaca, feed, utc  # noqa: F401
+from tests.live.test_market import ExchangeTime, alpaca, feed, market_session  # noqa: F401
 from tests.servers.alpaca import FakeAlpaca
 from tests.servers.alpaca_trading import FakeAlpacaTrading
 from tests.servers.oauth import FakeOAuthProvider
@@ -44,17 +43,10 @@ def next_open_price(csv: pd.DataFrame, symbol: str, at: dt.datetime) -> float:
 def market(
     db: Database, run: Path, feed_server: FakeAlpaca, csv: pd.DataFrame, **config: Any
 ) -> tuple[LiveSession, ExchangeTime]:
-    store = LiveStore(db)
-    clock = ExchangeTime(utc("2017-04-03 21:00"), feed_server, csv, utc("2017-04-07 22:00"), store, step=STEP)
-    raw = {
-        "policy": {"path": str(run)},
-        "clock": {"kind": "market", "data_lag_minutes": 15, "stale_after_minutes": 60, "poll_seconds": 600},
-        "data": {"provider": "alpaca", "dataset": None, "symbols": None},
-        **config,
-    }
-    doc = start_session(raw, "ada", store=store, spawn=False, now=clock.now())
-    clock.session_id = doc["_id"]
-    return LiveSession(store, doc["_id"], now=clock.now, sleep=clock.sleep), clock
+    """Ada's market-clock session on a broker, in five-minute steps, stopped on Friday evening."""
+    return market_session(
+        db, run, feed_server, csv, "2017-04-07 22:00", owner="ada", step=STEP, config=config
+    )
 
 
 @pytest.fixture
