@@ -380,9 +380,12 @@ def test_a_live_schwab_session_trades_on_a_hub_that_isolates_users(
     accounts: tuple[Path, list[str], Path], platform: SimpleNamespace
 ) -> None:
     """On this hub live accounts are allowed: the first account connects Schwab (the local OAuth
-    provider and trader API stand-ins) and a confirmed live session of a trained run trades it
-    (a rehearsal: a replay, which the admin allowed); the account ends holding what the session
-    holds, in whole shares, and the status says LIVE."""
+    provider and trader API stand-ins) and, from /live in Chromium, starts a live session of a
+    trained run, confirmed by typing REAL MONEY (a rehearsal: a replay, which the admin allowed);
+    the badge says LIVE, its fills show their slippage, and the account ends holding what the
+    session holds, in whole shares."""
+    from tests.e2e.browser import SHOTS, chromium_page
+    from tests.e2e.test_browser_run_page import _text
     from tests.e2e.test_live_api import hub_store, wait_status
     from tests.e2e.test_service_api import Client
     from tests.live.helpers import register_trained_run
@@ -440,16 +443,42 @@ def test_a_live_schwab_session_trades_on_a_hub_that_isolates_users(
         for path in [home / "runs" / run_id, *(home / "runs" / run_id).rglob("*")]:
             path.chmod(path.stat().st_mode & 0o700)  # written by this test: private like the rest
         client = Client(first, platform.auth["Authorization"].split()[1], service, s)
-        config = {
-            "policy": {"run_id": run_id},
-            "broker": "schwab",
-            "confirm": "REAL MONEY",
-            "clock": {"kind": "replay", "start": "2017-04-03", "end": "2017-04-21", "speed": 0},
-        }
-        r = client.call("POST", "api/stockbot/live/start", json=config)
-        assert r.status_code == 201, r.text
-        assert r.json()["mode"] == "live" and r.json()["broker"] == "schwab"
-        sid = r.json()["session_id"]
+        # from /live in a browser: Schwab is always a live account, armed by typing REAL MONEY
+        with chromium_page(hub.url) as p:
+            p.goto("/hub/login")
+            p.fill("#username_input", first)
+            p.fill("#password_input", f"{first} has a long password 7")
+            p.click("#login_submit")
+            p.wait_for_url("**/services/stockbot/dashboard", timeout=60_000)
+            p.goto("/services/stockbot/live")
+            p.wait_for_selector(".stockbot-live-run select", timeout=60_000)
+            options = p.locator(".stockbot-live-run select option").all_inner_texts()
+            p.select_option(".stockbot-live-run select", label=next(t for t in options if run_id in t))
+            p.select_option(".stockbot-live-broker select", label="Charles Schwab")
+            p.wait_for_selector(".stockbot-live-confirm input", timeout=30_000)
+            p.fill(".stockbot-live-from input", "2017-04-03")
+            p.fill(".stockbot-live-to input", "2017-04-21")
+            p.fill(".stockbot-live-speed input", "2")
+            p.click(".stockbot-live-start-button button")  # not armed yet: refused, naming the field
+            deadline = time.monotonic() + 30
+            while "REAL MONEY" not in _text(p, ".stockbot-live-errors"):
+                assert time.monotonic() < deadline, "the form did not ask for REAL MONEY"
+                p.wait_for_timeout(250)
+            p.fill(".stockbot-live-confirm input", "REAL MONEY")
+            p.press(".stockbot-live-confirm input", "Tab")
+            p.click(".stockbot-live-start-button button")
+            p.wait_for_selector(".stockbot-live-status[data-status=running]", timeout=60_000)
+            assert p.get_attribute(".stockbot-live-badge", "data-mode") == "LIVE"
+            p.locator(".stockbot-live-tabs").get_by_text("Fills", exact=True).click()
+            slips = p.locator('.stockbot-live-fills .tabulator-cell[tabulator-field="slippage vs model"]')
+            deadline = time.monotonic() + 90
+            while slips.count() < 3:
+                assert time.monotonic() < deadline, "no fills from schwab on /live"
+                p.wait_for_timeout(250)
+            assert all(t.strip().endswith("bps") for t in slips.all_inner_texts())
+            p.screenshot(path=str(SHOTS / "32-live-schwab.png"), full_page=True)
+            sid = p.url.split("session=")[-1]
+            assert not p.errors, p.errors
         done = wait_status(client, sid, timeout=180)
         assert done["status"] == "finished", (done, hub.log.read_text()[-3000:])
         with hub_store(hub) as runs:
