@@ -8,7 +8,10 @@
   incremental features, not built yet: the features are recomputed for all symbols at once, from
   the session's fixed warm-up start, every bar);
 - replay speed in decisions per second with the store in the loop (target >= 20 for dow29), and the
-  same bar's work without the store (features, observation, policy, order path; target >= 200).
+  same bar's work without the store (features, observation, policy, order path; target >= 200);
+- ``--broker alpaca``: the same bars through the Alpaca adapter (alpaca-py over HTTP) against the
+  local stand-in of Alpaca's trading API, which fills market orders as they arrive: what a bar costs
+  with a broker's round trips (positions, open orders, fills, lookups, one submit per order).
 
 Tiny policies are trained first (a few hundred steps: the speed of a decision does not depend on
 how well the policy was trained).
@@ -48,13 +51,36 @@ def _train(home: Path, symbols: list[str] | None, kind: str) -> Path:
     return out
 
 
-def _measure(run: Path, n_bars: int) -> dict[str, float]:
+def _stand_in() -> object:
+    """The Alpaca trading stand-in with a connection of the benchmark's user (API keys)."""
+    import sys
+
+    from cryptography.fernet import Fernet
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the stand-in lives in tests/
+    from stockbot.live.store import LiveStore
+    from stockbot.store.tokens import TokenStore
+    from tests.servers.alpaca_trading import FakeAlpacaTrading
+
+    key = Fernet.generate_key()
+    os.environ["STOCKBOT_CRYPT_KEY"] = key.decode()
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    server = FakeAlpacaTrading(cash=10_000_000.0, keys={"kid": "secret"})
+    server.start()
+    server.fill_price = lambda order: 100.0
+    os.environ["STOCKBOT_ALPACA_TRADING_URL"] = server.url
+    TokenStore(LiveStore().db, key).put("bench", "alpaca", "keys", {"key_id": "kid", "secret_key": "secret"})
+    return server
+
+
+def _measure(run: Path, n_bars: int, broker: str = "paper") -> dict[str, float]:
     from stockbot.live.control import start_session
     from stockbot.live.session import LiveSession
     from stockbot.live.store import LiveStore
 
     clock = {"kind": "replay", "start": "2017-04-03", "end": "2017-12-06"}
-    sid = start_session({"policy": {"path": str(run)}, "clock": clock}, "bench", spawn=False)["_id"]
+    config = {"policy": {"path": str(run)}, "clock": clock, "broker": broker}
+    sid = start_session(config, "bench", spawn=False)["_id"]
     s = LiveSession(LiveStore(), sid)
     lat = []
     t_all = time.perf_counter()
@@ -78,6 +104,9 @@ def _measure(run: Path, n_bars: int) -> dict[str, float]:
         s.shadow.decide(target, market.bar(j), [s.times[k + 1]])
         pure.append(time.perf_counter() - t0)
     ms = np.array(lat) * 1e3
+    if broker != "paper":
+        s.close()
+        LiveStore().sessions.update_one({"_id": sid}, {"$set": {"status": "stopped"}})
     return {
         "symbols": len(s.symbols),
         "bars": len(lat),
@@ -91,15 +120,20 @@ def _measure(run: Path, n_bars: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bars", type=int, default=60)
+    ap.add_argument("--broker", choices=["paper", "alpaca"], default="paper")
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="stockbot-live-bench-"))
     os.environ["STOCKBOT_HOME"] = str(home)
     from stockbot.store.server import stop_store
 
+    server = None
     try:
+        if args.broker != "paper":
+            server = _stand_in()
         out = {
-            "single": _measure(_train(home, ["AAPL"], "single"), args.bars),
-            "dow29": _measure(_train(home, DOW29, "portfolio"), args.bars),
+            "broker": args.broker,
+            "single": _measure(_train(home, ["AAPL"], "single"), args.bars, args.broker),
+            "dow29": _measure(_train(home, DOW29, "portfolio"), args.bars, args.broker),
             "features": "recomputed for all symbols at once from the session's warm-up start every bar "
             "(exact; no incremental features yet)",
             "store": "the loop's orders are held in memory and written in batches (intents before any "
@@ -108,6 +142,8 @@ def main() -> None:
             "3 times by the session and twice by the paper broker, plus a fill each)",
         }
     finally:
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
         stop_store(home)
     print(json.dumps(out, indent=1))
 

@@ -4,6 +4,7 @@ with its chart. Screenshots go to ``test-output/screenshots/``."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -44,8 +45,13 @@ def test_submit_a_backtest_and_see_it_finish_with_its_chart(page: object, hub: H
     p.wait_for_selector(".stockbot-field-policy-type select", timeout=60_000)  # type: ignore[attr-defined]
     p.select_option(".stockbot-field-policy-type select", "buy_and_hold")  # type: ignore[attr-defined]
     p.wait_for_selector(".stockbot-form-valid", timeout=30_000)  # type: ignore[attr-defined]
-    preview = p.inner_text(".stockbot-yaml-preview")  # type: ignore[attr-defined]
-    assert "buy_and_hold" in preview, preview
+    # the form may have been valid already (another test's trained run is its default policy):
+    # the preview follows the choice within a round trip
+    deadline = time.monotonic() + 30
+    while "buy_and_hold" not in (preview := p.inner_text(".stockbot-yaml-preview")):  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, preview
+        p.wait_for_timeout(200)  # type: ignore[attr-defined]
+    p.wait_for_selector(".stockbot-form-valid", timeout=30_000)  # type: ignore[attr-defined]
     shot(p, "02-backtest-form")
     p.click(".stockbot-submit button")  # type: ignore[attr-defined]
     try:
