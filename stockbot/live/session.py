@@ -597,9 +597,7 @@ class LiveSession:
             self._end_orders(bar.time)
             if self.connection is not None:  # orders the lookups just found (Schwab's, receipt lost)
                 fills += self._take_fills(simulated, bar)
-            if self._differences(bar.time)[1] and self._resync():  # a stream behind the account
-                fills += self._take_fills(simulated, bar)
-            self._reconcile(bar.time)
+            fills += self._reconcile(bar.time, lambda: self._take_fills(simulated, bar))
             self._mark, change = self.path.mark(bar, session)
             self.shadow.mark(bar, session)
             self.bench.mark(bar, session)
@@ -743,14 +741,21 @@ class LiveSession:
         resync()
         return True
 
-    def _reconcile(self, when: pd.Timestamp) -> None:
+    def _reconcile(self, when: pd.Timestamp, retake: Callable[[], list[Fill]] | None = None) -> list[Fill]:
         """The broker's positions against the session's: a difference no open order explains
-        stops the trading until a person resolves it (the broker wins then)."""
+        stops the trading until a person resolves it (the broker wins then). Before that, a broker
+        whose fills come by a stream reads its account's record again (``retake`` takes what it
+        adds); the fills so taken are returned."""
         outside, problems = self._differences(when)
+        fills: list[Fill] = []
+        if problems and retake is not None and self._resync():  # a stream behind the account
+            fills = retake()
+            outside, problems = self._differences(when)
         if outside:
             self.event(f"positions outside the session's universe, left alone: {', '.join(outside)}", when)
         if problems:
             self._require_reconcile("; ".join(problems), when)
+        return fills
 
     def _differences(self, when: pd.Timestamp | None = None) -> tuple[list[str], list[str]]:
         """The broker's positions outside the universe, and those that differ from the
